@@ -1,0 +1,87 @@
+/**
+ * Ledger activities: commit a batch of facts as journal entries in one Postgres transaction, then
+ * publish what the batch recorded as one LedgerEntriesRecorded event.
+ *
+ * Idempotency: entry ids are deterministic (`{TYPE}:{paymentOrderId}`) and inserted with
+ * ON CONFLICT DO NOTHING, so a duplicated signal or a retried activity adds nothing. Each entry
+ * remembers the batch that wrote it; a commit retried after its transaction did commit (the worker
+ * died before reporting success) finds its entries by batch id and reports them again, so they
+ * are still published. Entries written by an earlier batch are not re-published by a later one.
+ *
+ * Emission is at-least-once: the workflow calls publish only after commit returned, and Temporal
+ * retries publish (no attempt limit, bounded interval) until Kafka acknowledges it. If the worker
+ * dies between commit and publish, the workflow's history still holds the commit's result and the
+ * publish activity is scheduled on another worker; if Kafka is down for minutes, the activity keeps
+ * retrying. The event id is the batch id, so consumers can drop duplicates.
+ */
+import { eq } from 'drizzle-orm';
+import type { LazyProducer } from '../kafka/client';
+import type { Database } from '../db/client';
+import { journalEntries, postings } from '../db/schema';
+import { parseMinor } from '../domain/money';
+import { postingsFor, type JournalEntry } from '../ledger/journal';
+import type { LedgerEntriesRecordedEvent, LedgerEntryData } from '../ledger/events';
+import type { LedgerFactPayload } from '../workflows/contracts';
+
+export type CommitBatchInput = { sellerId: string; batchId: string; facts: LedgerFactPayload[] };
+export type CommitBatchResult = { batchId: string; sellerId: string; committedAt: string; entries: LedgerEntryData[]; traceparent?: string };
+
+const toData = (entry: JournalEntry): LedgerEntryData => ({
+  journalEntryId: entry.id,
+  entryType: entry.entryType,
+  paymentOrderId: entry.paymentOrderId,
+  paymentId: entry.paymentId,
+  postings: entry.postings.map((p) => ({ accountCode: p.accountCode, direction: p.direction, amountMinor: p.amountMinor.toString(), currency: p.currency })),
+});
+
+export function createLedgerActivities(deps: { db: Database; producer: LazyProducer; topic: string }) {
+  return {
+    async commitLedgerBatch(input: CommitBatchInput): Promise<CommitBatchResult> {
+      const entries = new Map<string, JournalEntry>();
+      for (const fact of input.facts) {
+        const entry = postingsFor({ ...fact, amountMinor: parseMinor(fact.amountMinor) });
+        entries.set(entry.id, entry);
+      }
+      const mine = await deps.db.transaction(async (tx) => {
+        const inserted = await tx
+          .insert(journalEntries)
+          .values([...entries.values()].map((e) => ({ id: e.id, entryType: e.entryType, paymentOrderId: e.paymentOrderId, paymentId: e.paymentId, sellerId: e.sellerId, batchId: input.batchId })))
+          .onConflictDoNothing({ target: journalEntries.id })
+          .returning({ id: journalEntries.id });
+        const insertedIds = new Set(inserted.map((r) => r.id));
+        const rows = [...entries.values()]
+          .filter((e) => insertedIds.has(e.id))
+          .flatMap((e) => e.postings.map((p) => ({ journalEntryId: e.id, accountCode: p.accountCode, direction: p.direction, amountMinor: p.amountMinor, currency: p.currency })));
+        if (rows.length > 0) await tx.insert(postings).values(rows);
+        // Ours = inserted now, or by an earlier attempt of this same batch.
+        return tx.select({ id: journalEntries.id, createdAt: journalEntries.createdAt }).from(journalEntries).where(eq(journalEntries.batchId, input.batchId));
+      });
+      const mineIds = new Set(mine.map((r) => r.id));
+      const committedAt = mine.reduce((max, r) => (r.createdAt > max ? r.createdAt : max), new Date(0));
+      return {
+        batchId: input.batchId,
+        sellerId: input.sellerId,
+        committedAt: (mine.length > 0 ? committedAt : new Date()).toISOString(),
+        entries: [...entries.values()].filter((e) => mineIds.has(e.id)).map(toData),
+        traceparent: input.facts.find((f) => f.traceparent)?.traceparent,
+      };
+    },
+
+    async publishLedgerEntries(batch: CommitBatchResult): Promise<void> {
+      const traceId = batch.traceparent?.split('-')[1] ?? null;
+      const event: LedgerEntriesRecordedEvent = {
+        eventId: batch.batchId,
+        eventType: 'LedgerEntriesRecorded',
+        aggregateId: batch.sellerId,
+        traceId,
+        occurredAt: batch.committedAt,
+        data: { sellerId: batch.sellerId, entries: batch.entries },
+      };
+      await deps.producer.send({
+        topic: deps.topic,
+        acks: -1,
+        messages: [{ key: batch.sellerId, value: JSON.stringify(event), headers: { eventId: event.eventId, eventType: event.eventType } }],
+      });
+    },
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * Persistence of PaymentOrder transitions. Each call is one transaction that locks the payment
+ * row (so sibling orders finishing at once cannot both miss each other's final status), moves the
+ * order along the state machine, and recomputes the payment's status from its orders.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { eq, sql } from 'drizzle-orm';
+import type { Database } from '../db/client';
+import { paymentOrders, payments } from '../db/schema';
+import {
+  canTransition,
+  derivePaymentStatus,
+  type PaymentOrderStatus,
+} from '../domain/payment-status';
+import type { PspError } from '../workflows/contracts';
+
+export type TransitionInput = {
+  paymentOrderId: string;
+  to: PaymentOrderStatus;
+  attempts: number;
+  lastPspError: PspError | null;
+};
+
+export type TransitionResult = { applied: boolean; paymentStatus: string };
+
+export const ILLEGAL_TRANSITION = 'IllegalPaymentOrderTransition';
+
+export function createPaymentOrderActivities(deps: { db: Database }) {
+  return {
+    async recordPaymentOrderTransition(input: TransitionInput): Promise<TransitionResult> {
+      return deps.db.transaction(async (tx) => {
+        const [order] = await tx
+          .select({ paymentId: paymentOrders.paymentId, status: paymentOrders.status, attempts: paymentOrders.captureAttempts })
+          .from(paymentOrders)
+          .where(eq(paymentOrders.id, input.paymentOrderId));
+        if (!order) {
+          throw ApplicationFailure.create({ type: 'PaymentOrderNotFound', message: `no payment order ${input.paymentOrderId}`, nonRetryable: true });
+        }
+        await tx.execute(sql`select 1 from ${payments} where ${payments.id} = ${order.paymentId} for update`);
+        const [current] = await tx.select({ status: paymentOrders.status, attempts: paymentOrders.captureAttempts }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
+        const from = current!.status as PaymentOrderStatus;
+        // A retried activity re-applies the same transition: that is success, not an error.
+        const alreadyApplied = from === input.to && current!.attempts === input.attempts;
+        if (!alreadyApplied && !canTransition(from, input.to)) {
+          throw ApplicationFailure.create({ type: ILLEGAL_TRANSITION, message: `illegal transition ${from} -> ${input.to} for ${input.paymentOrderId}`, nonRetryable: true });
+        }
+        if (!alreadyApplied) {
+          await tx
+            .update(paymentOrders)
+            .set({
+              status: input.to,
+              captureAttempts: input.attempts,
+              lastPspError: input.lastPspError ? `${input.lastPspError.code}: ${input.lastPspError.message}`.slice(0, 500) : null,
+              workflowStartedAt: sql`coalesce(${paymentOrders.workflowStartedAt}, now())`,
+              updatedAt: sql`now()`,
+            })
+            .where(eq(paymentOrders.id, input.paymentOrderId));
+        }
+        const siblings = await tx.select({ status: paymentOrders.status }).from(paymentOrders).where(eq(paymentOrders.paymentId, order.paymentId));
+        const paymentStatus = derivePaymentStatus(siblings.map((s) => s.status as PaymentOrderStatus));
+        await tx.update(payments).set({ status: paymentStatus, updatedAt: sql`now()` }).where(eq(payments.id, order.paymentId));
+        return { applied: !alreadyApplied, paymentStatus };
+      });
+    },
+  };
+}

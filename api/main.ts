@@ -1,0 +1,83 @@
+/** The API process: wires the real dependencies into the Express app and listens. */
+import { Redis } from 'ioredis';
+import { collectDefaultMetrics } from 'prom-client';
+import { loadConfigOrExit } from '../config/config';
+import { createDb } from '../db/client';
+import { createKafka } from '../kafka/client';
+import { createLogger } from '../observability/logger';
+import { createHttpPsp } from '../psp/http-psp.adapter';
+import { connectTemporalClient } from '../temporal/client';
+import { createPaymentOrderStarter } from '../temporal/payment-order-starter';
+import { backoffFromConfig } from '../temporal/worker';
+import { createApp } from './app';
+import { createAuthenticator } from './auth';
+import { createPaymentsService } from './payments.service';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const log = createLogger({ name: 'api', level: config.LOG_LEVEL });
+  collectDefaultMetrics();
+  const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, applicationName: 'payorch-api' });
+  const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 });
+  redis.on('error', () => undefined); // readiness reports it; ioredis reconnects by itself
+  redis.connect().catch(() => undefined);
+  const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-api-probe` }).admin();
+
+  const starter = createPaymentOrderStarter({
+    client,
+    db,
+    settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, backoff: backoffFromConfig(config), commissionBps: config.PLATFORM_COMMISSION_BPS },
+    log,
+  });
+  // Fault injection for the durable-acceptance test only (FAULT_INJECT is 'none' by default).
+  const crash = () => process.kill(process.pid, 'SIGKILL');
+  const payments = createPaymentsService({
+    db,
+    psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS }),
+    startOrders: (orders) => starter.start(orders),
+    leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    log,
+    ...(config.FAULT_INJECT === 'crash-after-commit' ? { afterCommit: crash } : {}),
+  });
+
+  const app = createApp({
+    auth: createAuthenticator(config),
+    payments,
+    bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
+    log,
+    checks: {
+      temporal: () => client.workflowService.getSystemInfo({}),
+      postgres: () => pool.query('select 1'),
+      kafka: async () => {
+        await kafkaAdmin.connect();
+        await kafkaAdmin.describeCluster();
+      },
+      redis: () => redis.ping(),
+    },
+    ...(config.FAULT_INJECT === 'crash-after-response' ? { afterResponse: crash } : {}),
+  });
+
+  const server = app.listen(config.API_PORT, '127.0.0.1', () => log.info({ port: config.API_PORT }, 'API listening'));
+  server.on('error', (err) => {
+    log.fatal({ err }, 'API could not listen');
+    process.exit(1);
+  });
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  const shutdown = () => {
+    log.info('API shutting down');
+    server.close(() => {
+      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit()]).then(() => process.exit(0));
+    });
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`api failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

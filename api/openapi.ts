@@ -1,0 +1,210 @@
+/**
+ * The OpenAPI 3.1 document served at /openapi.json. It describes exactly the routes of
+ * api/app.ts; a test checks that every documented path answers and every route is documented.
+ */
+const problem = { $ref: '#/components/schemas/Problem' };
+const problemResponse = (description: string, headers?: Record<string, unknown>) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { 'application/problem+json': { schema: problem } },
+});
+const retryAfter = { 'Retry-After': { schema: { type: 'integer', minimum: 0 }, description: 'Seconds to wait before retrying.' } };
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: {
+    title: 'Marketplace payments orchestrator',
+    version: '1.0.0',
+    description:
+      'Checkout of multi-seller orders: synchronous authorization, one durable PaymentOrder workflow per seller, double-entry ledger. Money is always integer minor units with an ISO 4217 currency.',
+  },
+  servers: [{ url: 'http://127.0.0.1:3000' }],
+  security: [{ bearer: [] }],
+  paths: {
+    '/api/v1/payments': {
+      post: {
+        operationId: 'createPayment',
+        summary: 'Check out one order paid by one buyer to several sellers',
+        description:
+          'Validates, authorizes the total synchronously with the PSP, records the payment and one PaymentOrder per seller, and answers 202 (authorized; seller captures run asynchronously) or 402 (declined). Requires scope payments:write.',
+        parameters: [
+          {
+            name: 'Idempotency-Key',
+            in: 'header',
+            required: true,
+            schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
+            description:
+              'Replaying a completed key returns the first response with Idempotent-Replayed: true; 409 while the first request is in flight; 422 if the body differs.',
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/CreatePaymentRequest' } } },
+        },
+        responses: {
+          '202': {
+            description: 'Authorized; every PaymentOrder will reach CAPTURED or CAPTURE_FAILED.',
+            headers: {
+              Location: { schema: { type: 'string' }, description: '/api/v1/payments/{paymentId}' },
+              'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] }, description: 'Present when this is a replayed response.' },
+            },
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/PaymentAccepted' } } },
+          },
+          '400': problemResponse('Invalid body or Idempotency-Key; every violated rule is listed in errors.'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '402': {
+            description: 'The PSP declined the authorization.',
+            content: { 'application/problem+json': { schema: { allOf: [problem, { type: 'object', properties: { paymentId: { type: 'string', format: 'uuid' }, declineReason: { type: 'string' } } }] } } },
+          },
+          '403': problemResponse('The token lacks the payments:write scope.'),
+          '409': problemResponse('A request with the same Idempotency-Key is still in flight.', retryAfter),
+          '413': problemResponse('The body exceeds 64 KiB.'),
+          '415': problemResponse('The body is not application/json.'),
+          '422': problemResponse('The Idempotency-Key was used with a different body.'),
+          '503': problemResponse('A dependency (the PSP, the database) is unavailable; nothing was charged.', retryAfter),
+        },
+      },
+    },
+    '/api/v1/payments/{paymentId}': {
+      get: {
+        operationId: 'getPayment',
+        summary: 'A payment and its PaymentOrders with live status, capture attempts and last PSP error',
+        description: 'Requires scope payments:read or payments:write.',
+        parameters: [{ name: 'paymentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        responses: {
+          '200': { description: 'The payment.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Payment' } } } },
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token lacks the scope.'),
+          '404': problemResponse('No payment has this id.'),
+        },
+      },
+    },
+    '/healthz': { get: { operationId: 'health', security: [], summary: 'Liveness', responses: { '200': { description: 'The process is alive.' } } } },
+    '/readyz': {
+      get: {
+        operationId: 'ready',
+        security: [],
+        summary: 'Readiness: Temporal, Postgres, Kafka and Redis answer',
+        responses: { '200': { description: 'Ready.' }, '503': { description: 'Not ready; the body names the failing dependencies.' } },
+      },
+    },
+    '/metrics': { get: { operationId: 'metrics', security: [], summary: 'Prometheus metrics', responses: { '200': { description: 'Prometheus text format.' } } } },
+    '/openapi.json': { get: { operationId: 'openapi', security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1 document.' } } } },
+  },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    schemas: {
+      Money: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['quantity', 'currency'],
+        properties: {
+          quantity: { type: 'integer', minimum: 1, maximum: 9007199254740991, description: 'Integer minor units (cents).' },
+          currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 code.' },
+        },
+      },
+      Id: { type: 'string', minLength: 1, maxLength: 64, description: '1-64 printable characters.' },
+      CreatePaymentRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['buyerId', 'orderId', 'totalAmount', 'paymentOrders'],
+        description: 'All amounts share one currency; the payment orders add up to totalAmount; a seller appears at most once.',
+        properties: {
+          buyerId: { $ref: '#/components/schemas/Id' },
+          orderId: { $ref: '#/components/schemas/Id' },
+          totalAmount: { $ref: '#/components/schemas/Money' },
+          paymentOrders: {
+            type: 'array',
+            minItems: 1,
+            maxItems: 50,
+            items: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['sellerId', 'amount'],
+              properties: { sellerId: { $ref: '#/components/schemas/Id' }, amount: { $ref: '#/components/schemas/Money' } },
+            },
+          },
+          paymentMethod: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['token'],
+            properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_]{1,64}$', description: 'PSP token; defaults to tok_visa in the simulator.' } },
+          },
+        },
+      },
+      PaymentOrderStatus: { type: 'string', enum: ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE', 'CAPTURED', 'CAPTURE_FAILED', 'DECLINED'] },
+      PaymentStatus: { type: 'string', enum: ['AUTHORIZED', 'CAPTURED', 'PARTIALLY_CAPTURED', 'CAPTURE_FAILED', 'DECLINED'] },
+      PaymentAccepted: {
+        type: 'object',
+        required: ['paymentId', 'status', 'buyerId', 'orderId', 'totalAmount', 'paymentOrders', 'createdAt'],
+        properties: {
+          paymentId: { type: 'string', format: 'uuid' },
+          status: { const: 'AUTHORIZED' },
+          buyerId: { type: 'string' },
+          orderId: { type: 'string' },
+          totalAmount: { $ref: '#/components/schemas/Money' },
+          paymentOrders: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['paymentOrderId', 'sellerId', 'amount', 'status'],
+              properties: {
+                paymentOrderId: { type: 'string', format: 'uuid' },
+                sellerId: { type: 'string' },
+                amount: { $ref: '#/components/schemas/Money' },
+                status: { $ref: '#/components/schemas/PaymentOrderStatus' },
+              },
+            },
+          },
+          createdAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      Payment: {
+        type: 'object',
+        required: ['paymentId', 'status', 'buyerId', 'orderId', 'totalAmount', 'paymentOrders', 'createdAt', 'updatedAt'],
+        properties: {
+          paymentId: { type: 'string', format: 'uuid' },
+          status: { $ref: '#/components/schemas/PaymentStatus' },
+          buyerId: { type: 'string' },
+          orderId: { type: 'string' },
+          totalAmount: { $ref: '#/components/schemas/Money' },
+          declineReason: { type: 'string' },
+          paymentOrders: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['paymentOrderId', 'sellerId', 'amount', 'status', 'captureAttempts', 'lastPspError', 'updatedAt'],
+              properties: {
+                paymentOrderId: { type: 'string', format: 'uuid' },
+                sellerId: { type: 'string' },
+                amount: { $ref: '#/components/schemas/Money' },
+                status: { $ref: '#/components/schemas/PaymentOrderStatus' },
+                captureAttempts: { type: 'integer', minimum: 0 },
+                lastPspError: { type: ['string', 'null'] },
+                updatedAt: { type: 'string', format: 'date-time' },
+              },
+            },
+          },
+          createdAt: { type: 'string', format: 'date-time' },
+          updatedAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      Problem: {
+        type: 'object',
+        required: ['type', 'title', 'status', 'detail', 'instance', 'traceId'],
+        properties: {
+          type: { type: 'string', format: 'uri' },
+          title: { type: 'string' },
+          status: { type: 'integer' },
+          detail: { type: 'string' },
+          instance: { type: 'string' },
+          traceId: { type: 'string' },
+          errors: {
+            type: 'array',
+            items: { type: 'object', required: ['pointer', 'detail'], properties: { pointer: { type: 'string' }, detail: { type: 'string' } } },
+          },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,106 @@
+/**
+ * Validation of a checkout request. Every violated rule is reported at once, each with a JSON
+ * pointer to the offending field: structural rules (types, sizes, patterns, unknown fields) by
+ * the schema, then the cross-field rules of the contract on whatever parts are well-formed.
+ */
+import { z } from 'zod';
+import { CURRENCY_PATTERN } from '../domain/money';
+import type { FieldError } from './problem';
+
+export const PAYMENT_ORDERS_MAX = 50;
+export const DEFAULT_PAYMENT_TOKEN = 'tok_visa';
+
+/** A type error says "is required" when the field is missing, else what was expected. */
+const expected = (what: string) => (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : `must be ${what}`);
+
+// Printable: no control, format, surrogate or unassigned code points.
+const ID_PATTERN = /^[^\p{C}]{1,64}$/u;
+const id = z.string({ error: expected('a string') }).regex(ID_PATTERN, { error: 'must be 1-64 printable characters' });
+
+const money = z.strictObject(
+  {
+    quantity: z
+      .number({ error: expected('an integer number of minor units') })
+      .int({ error: 'must be an integer number of minor units' })
+      .positive({ error: 'must be greater than 0' })
+      .max(Number.MAX_SAFE_INTEGER, { error: 'must be at most 9007199254740991' }),
+    currency: z.string({ error: expected('a string') }).regex(CURRENCY_PATTERN, { error: 'must be an ISO 4217 code of three upper-case letters' }),
+  },
+  { error: expected('an object { quantity, currency }') },
+);
+
+export const createPaymentSchema = z.strictObject(
+  {
+    buyerId: id,
+    orderId: id,
+    totalAmount: money,
+    paymentOrders: z
+      .array(z.strictObject({ sellerId: id, amount: money }, { error: expected('an object { sellerId, amount }') }), { error: expected('an array') })
+      .min(1, { error: 'must contain at least 1 payment order' })
+      .max(PAYMENT_ORDERS_MAX, { error: `must contain at most ${PAYMENT_ORDERS_MAX} payment orders` }),
+    paymentMethod: z
+      .strictObject({ token: z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9_]{1,64}$/, { error: 'must be 1-64 characters of [A-Za-z0-9_]' }) }, { error: expected('an object { token }') })
+      .optional(),
+  },
+  { error: 'the body must be a JSON object' },
+);
+
+export type CreatePaymentRequest = z.infer<typeof createPaymentSchema>;
+
+const pointer = (path: readonly PropertyKey[]): string => (path.length === 0 ? '' : `/${path.map((p) => String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join('/')}`);
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The cross-field rules, applied to the raw body wherever the parts they need are well-formed. */
+function crossFieldErrors(body: unknown): FieldError[] {
+  if (!isRecord(body) || !Array.isArray(body.paymentOrders)) return [];
+  const errors: FieldError[] = [];
+  const orders = body.paymentOrders as unknown[];
+  const total = isRecord(body.totalAmount) ? body.totalAmount : undefined;
+  const totalCurrency = typeof total?.currency === 'string' && CURRENCY_PATTERN.test(total.currency) ? total.currency : undefined;
+  const amounts: bigint[] = [];
+  const seen = new Map<string, number>();
+  orders.forEach((order, i) => {
+    if (!isRecord(order)) return;
+    const amount = isRecord(order.amount) ? order.amount : undefined;
+    if (totalCurrency && typeof amount?.currency === 'string' && CURRENCY_PATTERN.test(amount.currency) && amount.currency !== totalCurrency) {
+      errors.push({ pointer: `/paymentOrders/${i}/amount/currency`, detail: `must equal the currency of totalAmount (${totalCurrency}); one payment has one currency` });
+    }
+    if (typeof amount?.quantity === 'number' && Number.isSafeInteger(amount.quantity) && amount.quantity > 0) amounts.push(BigInt(amount.quantity));
+    if (typeof order.sellerId === 'string') {
+      const first = seen.get(order.sellerId);
+      if (first !== undefined) errors.push({ pointer: `/paymentOrders/${i}/sellerId`, detail: `seller already appears at /paymentOrders/${first}; a seller appears at most once per payment` });
+      else seen.set(order.sellerId, i);
+    }
+  });
+  const totalQuantity = total?.quantity;
+  if (amounts.length === orders.length && orders.length > 0 && typeof totalQuantity === 'number' && Number.isSafeInteger(totalQuantity) && totalQuantity > 0) {
+    const sum = amounts.reduce((a, b) => a + b, 0n);
+    if (sum !== BigInt(totalQuantity)) {
+      errors.push({ pointer: '/paymentOrders', detail: `the amounts add up to ${sum}, but totalAmount.quantity is ${totalQuantity}` });
+    }
+  }
+  return errors;
+}
+
+export type ValidationResult = { ok: true; value: CreatePaymentRequest } | { ok: false; errors: FieldError[] };
+
+export function validateCreatePayment(body: unknown): ValidationResult {
+  const parsed = createPaymentSchema.safeParse(body);
+  const errors: FieldError[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) errors.push({ pointer: pointer([...issue.path, key]), detail: 'is not a known field' });
+      } else {
+        errors.push({ pointer: pointer(issue.path), detail: issue.message });
+      }
+    }
+  }
+  errors.push(...crossFieldErrors(body));
+  if (errors.length > 0 || !parsed.success) return { ok: false, errors };
+  return { ok: true, value: parsed.data };
+}
+
+/** Validates an Idempotency-Key header value (1-128 chars of [A-Za-z0-9._:-]). */
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;

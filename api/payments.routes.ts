@@ -1,0 +1,62 @@
+/** HTTP layer of payments: parse and validate, call the service, map outcomes to HTTP. */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Authenticator, Principal } from './auth';
+import { IDEMPOTENCY_KEY_PATTERN, validateCreatePayment } from './payment.validation';
+import { PROBLEM_CONTENT_TYPE, Problem } from './problem';
+import type { createPaymentsService } from './payments.service';
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** 415 unless the request declares a JSON body; checked before the body is read. */
+export function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.is(['application/json', 'application/*+json'])) {
+    return next(new Problem(415, 'unsupported-media-type', 'Unsupported media type', 'The request body must be application/json.'));
+  }
+  next();
+}
+
+export function paymentsRouter(deps: {
+  auth: Authenticator;
+  service: ReturnType<typeof createPaymentsService>;
+  bodyLimitBytes: number;
+  afterResponse?: () => void;
+}): express.Router {
+  const router = express.Router();
+  const json = express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] });
+
+  router.post('/api/v1/payments', deps.auth.authenticate, deps.auth.requireScope('payments:write'), requireJson, json, async (req, res) => {
+    const key = req.header('idempotency-key');
+    if (key === undefined || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
+      throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'The Idempotency-Key header is required: 1-128 characters of [A-Za-z0-9._:-].', {
+        errors: [{ pointer: 'header:Idempotency-Key', detail: key === undefined ? 'is required' : 'must be 1-128 characters of [A-Za-z0-9._:-]' }],
+      });
+    }
+    const validation = validateCreatePayment(req.body);
+    if (!validation.ok) {
+      throw new Problem(400, 'invalid-request', 'Invalid request', `The request body violates ${validation.errors.length} rule(s); see errors.`, { errors: validation.errors });
+    }
+    const outcome = await deps.service.createPayment({
+      principal: res.locals.principal as Principal,
+      idempotencyKey: key,
+      body: validation.value,
+      instance: req.originalUrl,
+      traceId: String(res.locals.traceId),
+      traceparent: res.locals.traceparent as string | undefined,
+    });
+    if (outcome.replayed) res.setHeader('Idempotent-Replayed', 'true');
+    if (outcome.location) res.setHeader('Location', outcome.location);
+    if (deps.afterResponse) res.on('finish', deps.afterResponse);
+    res.status(outcome.status);
+    if (outcome.status >= 400) res.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(outcome.body));
+    else res.json(outcome.body);
+  });
+
+  router.get('/api/v1/payments/:paymentId', deps.auth.authenticate, deps.auth.requireScope('payments:read', 'payments:write'), async (req, res) => {
+    const paymentId = req.params.paymentId as string;
+    const payment = UUID_PATTERN.test(paymentId) ? await deps.service.getPayment(paymentId.toLowerCase()) : undefined;
+    if (!payment) throw new Problem(404, 'not-found', 'Payment not found', 'No payment has this id.');
+    res.json(payment);
+  });
+
+  return router;
+}

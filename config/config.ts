@@ -1,0 +1,150 @@
+/**
+ * The one configuration module: every setting comes from the environment (optionally seeded from
+ * the env file that `scripts/stack` writes), is validated once at start, and a bad value stops the
+ * process with a message that names the variable.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((v) => v === 'true' || v === '1');
+const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0));
+
+/** The schema of every environment variable the application reads, with its default. */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+  DATABASE_URL: z.string().url().default('postgres://payorch:payorch@127.0.0.1:15432/payorch'),
+  DATABASE_POOL_MAX: int(1, 200).default(20),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:16379'),
+  KAFKA_BROKERS: csv.default(['127.0.0.1:19092']),
+  KAFKA_CLIENT_ID: z.string().min(1).default('payorch'),
+  LEDGER_TOPIC: z.string().min(1).default('ledger_entries_recorded_topic'),
+
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('payments'),
+  TEMPORAL_CLI_PATH: z.string().optional(),
+  TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: int(1, 2000).default(200),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int(1, 2000).default(100),
+  WORKER_METRICS_PORT: int(0, 65535).default(9464),
+  WORKER_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+
+  PSP_BASE_URL: z.string().url().default('http://127.0.0.1:14010'),
+  PSP_PORT: int(0, 65535).default(14010),
+  PSP_SCENARIO: z.enum(['NORMAL', 'PEAK', 'DEGRADED', 'BEST_PSP_EVER']).default('NORMAL'),
+  PSP_TIMEOUT_MS: int(10, 120_000).default(2_000),
+  PSP_STATE_FILE: z.string().optional(),
+  PSP_TIMEOUT_HOLD_MS: int(0, 120_000).default(5_000),
+
+  API_PORT: int(0, 65535).default(3000),
+  API_BASE_URL: z.string().url().default('http://127.0.0.1:3000'),
+  API_BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(64 * 1024),
+  IDEMPOTENCY_LEASE_MS: int(1_000, 3_600_000).default(30_000),
+  OUTBOX_RELAY_INTERVAL_MS: int(50, 60_000).default(1_000),
+  OUTBOX_RELAY_MIN_AGE_MS: int(0, 600_000).default(2_000),
+  OUTBOX_RELAY_BATCH_MAX: int(1, 10_000).default(200),
+
+  AUTH_MODE: z.enum(['dev', 'jwks']).default('dev'),
+  AUTH_DEV_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  AUTH_JWKS_URL: z.string().url().optional(),
+  AUTH_ISSUER: z.string().min(1).default('payorch-dev'),
+  AUTH_AUDIENCE: z.string().min(1).default('payorch-api'),
+
+  CAPTURE_BACKOFF_BASE_MS: int(1, 3_600_000).default(1_000),
+  CAPTURE_BACKOFF_CAP_MS: int(1, 86_400_000).default(60_000),
+  CAPTURE_ATTEMPTS_MAX: int(1, 100).default(5),
+
+  PLATFORM_COMMISSION_BPS: int(0, 10_000).default(0),
+  LEDGER_BATCH_MAX_ITEMS: int(1, 5_000).default(100),
+  LEDGER_BATCH_MAX_WAIT_MS: int(1, 60_000).default(200),
+  LEDGER_HISTORY_EVENTS_MAX: int(100, 50_000).default(10_000),
+
+  AGGREGATOR_METRICS_PORT: int(0, 65535).default(9465),
+  AGGREGATOR_GROUP_ID: z.string().min(1).default('balance-aggregator'),
+  AGGREGATOR_SNAPSHOT_INTERVAL_MS: int(100, 3_600_000).default(5_000),
+  AGGREGATOR_APPLY_ATTEMPTS_MAX: int(1, 100).default(5),
+
+  OTEL_TRACES_ENABLED: bool.default(false),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
+
+  FAULT_INJECT: z.enum(['none', 'crash-after-commit', 'crash-after-response']).default('none'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Thrown when the environment does not describe a valid configuration. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Validates `env` and returns the typed configuration. Every problem is reported at once, each
+ * line naming the variable, so an operator can fix a deployment in one pass.
+ */
+export function parseConfig(env: NodeJS.ProcessEnv): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const variable = issue.path.join('.') || '(environment)';
+      const received = env[variable];
+      const shown = received === undefined ? '' : ` (got ${JSON.stringify(received.slice(0, 80))})`;
+      return `  ${variable}: ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const config = result.data;
+  if (config.AUTH_MODE === 'dev' && !config.AUTH_DEV_SECRET && config.NODE_ENV !== 'test') {
+    // Without a secret no token could ever be verified; say so now instead of 401-ing everything.
+    throw new ConfigError('invalid configuration:\n  AUTH_DEV_SECRET: required when AUTH_MODE=dev');
+  }
+  if (config.AUTH_MODE === 'jwks' && !config.AUTH_JWKS_URL) {
+    throw new ConfigError('invalid configuration:\n  AUTH_JWKS_URL: required when AUTH_MODE=jwks');
+  }
+  if (config.NODE_ENV === 'production' && config.AUTH_MODE === 'dev') {
+    throw new ConfigError('invalid configuration:\n  AUTH_MODE: must be jwks when NODE_ENV=production');
+  }
+  if (config.CAPTURE_BACKOFF_CAP_MS < config.CAPTURE_BACKOFF_BASE_MS) {
+    throw new ConfigError('invalid configuration:\n  CAPTURE_BACKOFF_CAP_MS: must be >= CAPTURE_BACKOFF_BASE_MS');
+  }
+  return config;
+}
+
+/** The env file written by `scripts/stack`; `PAYORCH_ENV_FILE` points elsewhere. */
+export function envFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PAYORCH_ENV_FILE ?? path.resolve(__dirname, '..', env.PAYORCH_DATA_DIR ?? '.data', 'stack.env');
+}
+
+let cached: Config | undefined;
+
+/**
+ * Loads the configuration for this process once. Variables already in the environment win over
+ * the env file, which only fills gaps.
+ */
+export function loadConfig(): Config {
+  if (cached) return cached;
+  const file = envFilePath();
+  if (existsSync(file)) process.loadEnvFile(file);
+  cached = parseConfig(process.env);
+  return cached;
+}
+
+/**
+ * For entry points: load the configuration or exit with the one clear message.
+ */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * One place that opens the Postgres pool and the drizzle handle. Pool size is bounded by
+ * configuration; the caller owns the pool and closes it on shutdown.
+ */
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { Pool } from 'pg';
+import * as schema from './schema';
+
+export type Database = NodePgDatabase<typeof schema>;
+export type DbHandle = { db: Database; pool: Pool };
+
+export function createDb(options: { url: string; poolMax: number; applicationName: string }): DbHandle {
+  const pool = new Pool({
+    connectionString: options.url,
+    max: options.poolMax,
+    application_name: options.applicationName,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: 30_000,
+  });
+  // An idle client that loses its connection emits 'error' on the pool; without a listener that
+  // would crash the process instead of letting the next query reconnect.
+  pool.on('error', () => undefined);
+  return { db: drizzle(pool, { schema }), pool };
+}

@@ -1,0 +1,119 @@
+/**
+ * Journal entries and the posting rules of a PaymentOrder's life. Pure: no I/O, amounts are
+ * bigint minor units, and an entry that does not balance per currency cannot be constructed.
+ */
+import {
+  AUTH_LIABILITY,
+  AUTH_RECEIVABLE,
+  PLATFORM_COMMISSION_REVENUE,
+  PSP_RECEIVABLES,
+  merchantPayable,
+  type Direction,
+} from './accounts';
+
+export const ENTRY_TYPES = ['AUTH_HOLD', 'CAPTURE', 'AUTH_RELEASE'] as const;
+export type EntryType = (typeof ENTRY_TYPES)[number];
+
+export type Posting = { accountCode: string; direction: Direction; amountMinor: bigint; currency: string };
+
+export type JournalEntry = {
+  /** Deterministic: `{TYPE}:{paymentOrderId}`, so the same fact can never be recorded twice. */
+  id: string;
+  entryType: EntryType;
+  paymentOrderId: string;
+  paymentId: string;
+  sellerId: string;
+  postings: readonly Posting[];
+};
+
+/** The fact a PaymentOrder workflow reports to its seller's ledger. */
+export type LedgerFact = {
+  entryType: EntryType;
+  paymentOrderId: string;
+  paymentId: string;
+  sellerId: string;
+  amountMinor: bigint;
+  currency: string;
+  /** Commission rate in basis points, fixed when the fact is reported (only CAPTURE uses it). */
+  commissionBps: number;
+};
+
+export class UnbalancedEntryError extends Error {
+  override readonly name = 'UnbalancedEntryError';
+}
+
+export const journalEntryId = (entryType: EntryType, paymentOrderId: string): string => `${entryType}:${paymentOrderId}`;
+
+/**
+ * Builds an entry and asserts the invariants: at least two postings, every amount a positive
+ * integer, and debits equal credits in every currency. A violation is a programming error.
+ */
+export function createJournalEntry(fields: Omit<JournalEntry, 'id'>): JournalEntry {
+  if (fields.postings.length < 2) throw new UnbalancedEntryError(`entry ${fields.entryType} needs at least two postings`);
+  const net = new Map<string, bigint>();
+  for (const p of fields.postings) {
+    if (typeof p.amountMinor !== 'bigint' || p.amountMinor <= 0n) {
+      throw new UnbalancedEntryError(`posting to ${p.accountCode} must have a positive amount, got ${String(p.amountMinor)}`);
+    }
+    const signed = p.direction === 'DEBIT' ? p.amountMinor : -p.amountMinor;
+    net.set(p.currency, (net.get(p.currency) ?? 0n) + signed);
+  }
+  for (const [currency, sum] of net) {
+    if (sum !== 0n) throw new UnbalancedEntryError(`entry ${fields.entryType}:${fields.paymentOrderId} is off by ${sum} ${currency}`);
+  }
+  return Object.freeze({ ...fields, id: journalEntryId(fields.entryType, fields.paymentOrderId), postings: Object.freeze([...fields.postings]) });
+}
+
+/**
+ * The platform's commission on a captured amount. Rounding rule: round down (floor) to the minor
+ * unit, so the platform never takes more than its rate and the seller receives the remainder;
+ * with 0 <= bps <= 10000 the commission is between 0 and the amount, so the payable is never
+ * negative.
+ */
+export function commissionMinor(amountMinor: bigint, commissionBps: number): bigint {
+  if (!Number.isInteger(commissionBps) || commissionBps < 0 || commissionBps > 10_000) {
+    throw new RangeError(`commission must be 0..10000 basis points, got ${commissionBps}`);
+  }
+  if (amountMinor <= 0n) throw new RangeError(`amount must be positive, got ${amountMinor}`);
+  return (amountMinor * BigInt(commissionBps)) / 10_000n; // bigint division truncates; both are >= 0, so this is floor
+}
+
+const debit = (accountCode: string, amountMinor: bigint, currency: string): Posting => ({ accountCode, direction: 'DEBIT', amountMinor, currency });
+const credit = (accountCode: string, amountMinor: bigint, currency: string): Posting => ({ accountCode, direction: 'CREDIT', amountMinor, currency });
+
+/** Applies the posting rule of a fact's type. Postings of zero are omitted (amounts are > 0). */
+export function postingsFor(fact: LedgerFact): JournalEntry {
+  const { amountMinor: amount, currency } = fact;
+  let postings: Posting[];
+  switch (fact.entryType) {
+    case 'AUTH_HOLD':
+      postings = [debit(AUTH_RECEIVABLE, amount, currency), credit(AUTH_LIABILITY, amount, currency)];
+      break;
+    case 'AUTH_RELEASE':
+      postings = [debit(AUTH_LIABILITY, amount, currency), credit(AUTH_RECEIVABLE, amount, currency)];
+      break;
+    case 'CAPTURE': {
+      const commission = commissionMinor(amount, fact.commissionBps);
+      const payable = amount - commission;
+      postings = [
+        debit(AUTH_LIABILITY, amount, currency),
+        credit(AUTH_RECEIVABLE, amount, currency),
+        debit(PSP_RECEIVABLES, amount, currency),
+      ];
+      if (payable > 0n) postings.push(credit(merchantPayable(fact.sellerId), payable, currency));
+      if (commission > 0n) postings.push(credit(PLATFORM_COMMISSION_REVENUE, commission, currency));
+      break;
+    }
+    default: {
+      const unknown: never = fact.entryType;
+      throw new Error(`unknown entry type ${String(unknown)}`);
+    }
+  }
+  return createJournalEntry({
+    entryType: fact.entryType,
+    paymentOrderId: fact.paymentOrderId,
+    paymentId: fact.paymentId,
+    sellerId: fact.sellerId,
+    postings,
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * Durable acceptance: how a 202 becomes running PaymentOrder workflows, whatever crashes.
+ *
+ * The mechanism is a transactional outbox. The API commits the payment, its orders and the
+ * completed idempotency record in one Postgres transaction; each order row carries
+ * `workflow_started_at = null`, which is the outbox marker. Only after the commit does the API
+ * answer 202, and then it starts the workflows itself (the fast path). The relay in every worker
+ * process sweeps orders still unmarked after a short grace period and starts them (the safety
+ * net). Starting is idempotent: the workflow id is derived from the paymentOrderId and a
+ * duplicate start is rejected by Temporal, which the starter treats as success.
+ *
+ * Failure analysis:
+ * - API dies before the commit: nothing is recorded and no 202 was sent. The idempotency record
+ *   stays IN_FLIGHT until its lease expires; the client's retry with the same key then takes it
+ *   over, reuses the same paymentId and so the same PSP authorization key - no second hold.
+ * - API dies after the commit, before or after answering: the orders are unmarked; the relay
+ *   starts them within OUTBOX_RELAY_MIN_AGE_MS + OUTBOX_RELAY_INTERVAL_MS. A client that did not
+ *   get the answer replays the key and receives the stored 202.
+ * - Temporal is down: starts fail, rows stay unmarked, the relay retries every interval.
+ * - The start succeeded but marking failed (Postgres blip, crash): the relay starts again, gets
+ *   "already started", and marks. The workflow's first transition also marks the row.
+ * - Two relays (several workers): rows are claimed with FOR UPDATE SKIP LOCKED, so each row is
+ *   handled by one relay at a time; a duplicate start would be harmless anyway.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Database } from '../db/client';
+import { paymentOrders, payments } from '../db/schema';
+import type { BackoffPolicy } from '../domain/backoff';
+import {
+  paymentOrderWorkflowId,
+  SA_CAPTURE_ATTEMPTS,
+  SA_PAYMENT_ID,
+  SA_PAYMENT_ORDER_STATUS,
+  SA_SELLER_ID,
+  type PaymentOrderInput,
+} from '../workflows/contracts';
+import type { Logger } from '../observability/logger';
+
+export type StarterSettings = { taskQueue: string; backoff: BackoffPolicy; commissionBps: number };
+
+export type OrderToStart = {
+  paymentOrderId: string;
+  paymentId: string;
+  sellerId: string;
+  amountMinor: bigint;
+  currency: string;
+  pspAuthorizationId: string;
+};
+
+export function createPaymentOrderStarter(deps: { client: Client; db: Database; settings: StarterSettings; log: Logger }) {
+  const { client, db, settings } = deps;
+
+  async function startOne(order: OrderToStart): Promise<void> {
+    const input: PaymentOrderInput = {
+      paymentOrderId: order.paymentOrderId,
+      paymentId: order.paymentId,
+      sellerId: order.sellerId,
+      amountMinor: order.amountMinor.toString(),
+      currency: order.currency,
+      pspAuthorizationId: order.pspAuthorizationId,
+      backoff: settings.backoff,
+      commissionBps: settings.commissionBps,
+    };
+    try {
+      await client.workflow.start('paymentOrderWorkflow', {
+        workflowId: paymentOrderWorkflowId(order.paymentOrderId),
+        taskQueue: settings.taskQueue,
+        args: [input],
+        // A finished PaymentOrder is never run again, even if a late relay tries.
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: SA_PAYMENT_ORDER_STATUS, value: 'INITIATED_PENDING' },
+          { key: SA_SELLER_ID, value: order.sellerId },
+          { key: SA_PAYMENT_ID, value: order.paymentId },
+          { key: SA_CAPTURE_ATTEMPTS, value: 0 },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
+  /** Starts the workflows of the given orders and marks them; returns how many started. */
+  async function start(orders: OrderToStart[]): Promise<number> {
+    const results = await Promise.allSettled(orders.map((o) => startOne(o)));
+    const started = orders.filter((_, i) => results[i]!.status === 'fulfilled').map((o) => o.paymentOrderId);
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') deps.log.warn({ err: r.reason as Error, paymentOrderId: orders[i]!.paymentOrderId }, 'could not start PaymentOrder workflow; the relay will retry');
+    });
+    if (started.length > 0) {
+      await db
+        .update(paymentOrders)
+        .set({ workflowStartedAt: sql`now()` })
+        .where(and(inArray(paymentOrders.id, started), isNull(paymentOrders.workflowStartedAt)));
+    }
+    return started.length;
+  }
+
+  /** One sweep of the relay: unmarked orders older than `minAgeMs`, at most `batchMax`. */
+  async function relayOnce(options: { minAgeMs: number; batchMax: number }): Promise<number> {
+    return db.transaction(async (tx) => {
+      const rows = await tx
+        .select({
+          paymentOrderId: paymentOrders.id,
+          paymentId: paymentOrders.paymentId,
+          sellerId: paymentOrders.sellerId,
+          amountMinor: paymentOrders.amountMinor,
+          currency: paymentOrders.currency,
+          pspAuthorizationId: payments.pspAuthorizationId,
+        })
+        .from(paymentOrders)
+        .innerJoin(payments, eq(payments.id, paymentOrders.paymentId))
+        .where(
+          and(
+            isNull(paymentOrders.workflowStartedAt),
+            sql`${paymentOrders.status} <> 'DECLINED'`,
+            sql`${paymentOrders.createdAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`,
+          ),
+        )
+        .orderBy(paymentOrders.createdAt)
+        .limit(options.batchMax)
+        .for('update', { of: paymentOrders, skipLocked: true });
+      const orders = rows.filter((r): r is typeof r & { pspAuthorizationId: string } => r.pspAuthorizationId !== null);
+      if (orders.length === 0) return 0;
+      const results = await Promise.allSettled(orders.map((o) => startOne(o)));
+      const started = orders.filter((_, i) => results[i]!.status === 'fulfilled').map((o) => o.paymentOrderId);
+      if (started.length > 0) await tx.update(paymentOrders).set({ workflowStartedAt: sql`now()` }).where(inArray(paymentOrders.id, started));
+      deps.log.info({ started: started.length, failed: orders.length - started.length }, 'outbox relay started PaymentOrder workflows');
+      return started.length;
+    });
+  }
+
+  /** Runs the relay every `intervalMs` until the returned stop function is called. */
+  function runRelay(options: { intervalMs: number; minAgeMs: number; batchMax: number }): () => Promise<void> {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    let inFlight: Promise<unknown> = Promise.resolve();
+    const tick = () => {
+      inFlight = relayOnce(options)
+        .catch((err: unknown) => deps.log.warn({ err }, 'outbox relay sweep failed; retrying next interval'))
+        .finally(() => {
+          if (!stopped) timer = setTimeout(tick, options.intervalMs);
+        });
+    };
+    timer = setTimeout(tick, options.intervalMs);
+    return async () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await inFlight;
+    };
+  }
+
+  return { start, relayOnce, runRelay };
+}

@@ -1,0 +1,52 @@
+/**
+ * The worker process: runs PaymentOrder and seller ledger workflows and their activities, and the
+ * outbox relay that guarantees every accepted PaymentOrder's workflow starts. All real
+ * dependencies are wired here, in one place.
+ */
+import express from 'express';
+import { collectDefaultMetrics } from 'prom-client';
+import { loadConfigOrExit } from '../config/config';
+import { createDb } from '../db/client';
+import { createKafka } from '../kafka/client';
+import { createLogger } from '../observability/logger';
+import { probeRouter } from '../observability/readiness';
+import { createWorkerRuntime } from './worker';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const log = createLogger({ name: 'worker', level: config.LOG_LEVEL });
+  collectDefaultMetrics();
+  const runtime = await createWorkerRuntime(config, log);
+
+  const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker-probe` }).admin();
+  const probeDb = createDb({ url: config.DATABASE_URL, poolMax: 1, applicationName: 'payorch-worker-probe' });
+  const app = express();
+  app.use(
+    probeRouter({
+      temporal: () => runtime.client.workflowService.getSystemInfo({}),
+      postgres: () => probeDb.pool.query('select 1'),
+      kafka: async () => {
+        await kafkaAdmin.connect();
+        await kafkaAdmin.describeCluster();
+      },
+      worker: () => (runtime.worker.getState() === 'RUNNING' ? Promise.resolve() : Promise.reject(new Error(runtime.worker.getState()))),
+    }),
+  );
+  const server = app.listen(config.WORKER_METRICS_PORT, '127.0.0.1');
+  server.on('error', (err) => {
+    log.fatal({ err }, 'worker probe server could not listen');
+    process.exit(1);
+  });
+
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, port: config.WORKER_METRICS_PORT }, 'worker running');
+  await runtime.run(); // returns after SIGTERM/SIGINT once in-flight tasks drained
+  server.close();
+  await kafkaAdmin.disconnect().catch(() => undefined);
+  await probeDb.pool.end();
+  log.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`worker failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

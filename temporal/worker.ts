@@ -1,0 +1,96 @@
+/**
+ * Worker bootstrap: connects to Temporal, Postgres and Kafka, builds the activities from their
+ * factories, and creates the Worker plus the outbox relay. Used by the worker process and by tests
+ * that need a worker with the real activities.
+ */
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config/config';
+import { createDb, type DbHandle } from '../db/client';
+import { createKafka, createLazyProducer, type LazyProducer } from '../kafka/client';
+import type { Logger } from '../observability/logger';
+import { createHttpPsp } from '../psp/http-psp.adapter';
+import { createLedgerActivities } from '../activities/ledger.activities';
+import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
+import { createPaymentOrderActivities } from '../activities/payment-order.activities';
+import { createPspActivities } from '../activities/psp.activities';
+import { connectTemporalClient } from './client';
+import { createPaymentOrderStarter } from './payment-order-starter';
+
+export type WorkerRuntime = {
+  worker: Worker;
+  client: Client;
+  dbHandle: DbHandle;
+  producer: LazyProducer;
+  /** Runs the worker and the relay until shutdown; then releases every connection. */
+  run: () => Promise<void>;
+};
+
+export function backoffFromConfig(config: Config) {
+  return { baseMs: config.CAPTURE_BACKOFF_BASE_MS, capMs: config.CAPTURE_BACKOFF_CAP_MS, attemptsMax: config.CAPTURE_ATTEMPTS_MAX };
+}
+
+let runtimeInstalled = false;
+
+export async function createWorkerRuntime(
+  config: Config,
+  log: Logger,
+  overrides: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> = {},
+): Promise<WorkerRuntime> {
+  if (!runtimeInstalled) {
+    Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } } });
+    runtimeInstalled = true;
+  }
+  const dbHandle = createDb({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, applicationName: 'payorch-worker' });
+  const producer = createLazyProducer(createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker` }));
+  const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+
+  const activities = {
+    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS }) }),
+    ...createPaymentOrderActivities({ db: dbHandle.db }),
+    ...createLedgerSignalActivities({
+      client,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      settings: { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX },
+    }),
+    ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
+  };
+
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    ...(overrides.workflowBundle ? { workflowBundle: overrides.workflowBundle } : { workflowsPath: overrides.workflowsPath ?? require.resolve('../workflows') }),
+    activities,
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
+  });
+
+  const starter = createPaymentOrderStarter({
+    client,
+    db: dbHandle.db,
+    settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, backoff: backoffFromConfig(config), commissionBps: config.PLATFORM_COMMISSION_BPS },
+    log,
+  });
+
+  return {
+    worker,
+    client,
+    dbHandle,
+    producer,
+    async run() {
+      const stopRelay = starter.runRelay({ intervalMs: config.OUTBOX_RELAY_INTERVAL_MS, minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS, batchMax: config.OUTBOX_RELAY_BATCH_MAX });
+      try {
+        await worker.run();
+      } finally {
+        await stopRelay();
+        await producer.disconnect();
+        await client.connection.close();
+        await connection.close();
+        await dbHandle.pool.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,78 @@
+/**
+ * Seller ledger workflow: one long-running, signal-driven workflow per seller. It collects the
+ * ledger facts its PaymentOrders report, flushes them in batches (at N facts or T ms after the
+ * first pending fact, whichever comes first), commits each batch in one transaction and then
+ * publishes it. Before its history grows large it continues as new, carrying the facts it has not
+ * committed yet; signals that arrive meanwhile are kept because the SDK waits for handlers and the
+ * server rejects a continue-as-new that would drop a buffered signal (the task is then retried
+ * with that signal applied).
+ */
+import {
+  condition,
+  continueAsNew,
+  allHandlersFinished,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createLedgerActivities } from '../activities/ledger.activities';
+import { journalEntryId } from '../ledger/journal';
+import {
+  ledgerFactSignal,
+  sellerLedgerStateQuery,
+  type LedgerFactPayload,
+  type SellerLedgerInput,
+  type SellerLedgerView,
+} from './contracts';
+
+/** Commit and publish are retried without an attempt limit: a recorded fact must reach Kafka. */
+const activities = proxyActivities<ReturnType<typeof createLedgerActivities>>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: Number.POSITIVE_INFINITY, nonRetryableErrorTypes: ['UnbalancedEntryError'] },
+});
+
+export async function sellerLedgerWorkflow(input: SellerLedgerInput): Promise<void> {
+  const { batchMaxItems, batchMaxWaitMs, historyEventsMax } = input.settings;
+  const pending: LedgerFactPayload[] = [];
+  const pendingIds = new Set<string>();
+  const view: SellerLedgerView = { sellerId: input.sellerId, pending: 0, batchesCommitted: 0, factsCommitted: 0 };
+
+  const accept = (fact: LedgerFactPayload) => {
+    // A duplicated signal for a fact still pending is dropped here; one for a fact already
+    // committed is dropped by the database (deterministic entry ids).
+    const id = journalEntryId(fact.entryType, fact.paymentOrderId);
+    if (pendingIds.has(id)) return;
+    pendingIds.add(id);
+    pending.push(fact);
+    view.pending = pending.length;
+  };
+  for (const fact of input.carried ?? []) accept(fact);
+  setHandler(ledgerFactSignal, accept);
+  setHandler(sellerLedgerStateQuery, () => view);
+
+  const info = workflowInfo();
+  const shouldContinueAsNew = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= historyEventsMax;
+  let batchSeq = 0;
+
+  for (;;) {
+    await condition(() => pending.length > 0 || shouldContinueAsNew());
+    if (pending.length > 0 && pending.length < batchMaxItems) {
+      await condition(() => pending.length >= batchMaxItems, batchMaxWaitMs);
+    }
+    if (pending.length > 0) {
+      const batch = pending.splice(0, batchMaxItems);
+      for (const fact of batch) pendingIds.delete(journalEntryId(fact.entryType, fact.paymentOrderId));
+      view.pending = pending.length;
+      // Deterministic: the same batch id on replay and on every retry of its activities.
+      const batchId = `${info.workflowId}/${info.runId}/${batchSeq++}`;
+      const committed = await activities.commitLedgerBatch({ sellerId: input.sellerId, batchId, facts: batch });
+      if (committed.entries.length > 0) await activities.publishLedgerEntries(committed);
+      view.batchesCommitted += 1;
+      view.factsCommitted += committed.entries.length;
+    }
+    if (shouldContinueAsNew()) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof sellerLedgerWorkflow>({ sellerId: input.sellerId, settings: input.settings, carried: [...pending] });
+    }
+  }
+}
