@@ -20,6 +20,7 @@ module.exports = {
       testMatch: ['<rootDir>/**/*.int.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '/.data/'],
       globalSetup: '<rootDir>/test/global-setup.ts',
+      setupFiles: ['<rootDir>/test/setup-runtime.ts'],
       globalTeardown: '<rootDir>/test/global-teardown.ts',
       testTimeout: 120000,
     },

@@ -13,19 +13,39 @@ import type {
 } from './psp.port';
 import { PspUnavailableError } from './psp.port';
 
+class PspTimeoutError extends Error {
+  override readonly name = 'PspTimeoutError';
+  constructor(timeoutMs: number) {
+    super(`no answer within ${timeoutMs} ms`);
+  }
+}
+
 type WireResult = { status: number; body: Record<string, unknown> };
 
 export type HttpPspOptions = { baseUrl: string; timeoutMs: number };
 
 export function createHttpPsp(options: HttpPspOptions): PaymentServiceProvider {
   async function post(path: string, idempotencyKey: string, payload: unknown): Promise<WireResult> {
-    const response = await fetch(new URL(path, options.baseUrl), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
-      body: JSON.stringify(payload),
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    const text = await response.text();
+    // Our own timer (not AbortSignal.timeout) so a timeout is told apart from a connection error
+    // reliably, whichever realm the error objects come from.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new PspTimeoutError(options.timeoutMs)), options.timeoutMs);
+    let text: string;
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, options.baseUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+        body: JSON.stringify(payload),
+        signal: controller.signal,
+      });
+      text = await response.text();
+    } catch (err) {
+      if (controller.signal.aborted) throw new PspTimeoutError(options.timeoutMs);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
     let body: Record<string, unknown> = {};
     try {
       body = text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : {};
@@ -48,7 +68,7 @@ export function createHttpPsp(options: HttpPspOptions): PaymentServiceProvider {
           reference: request.reference,
         });
       } catch (err) {
-        const code = err instanceof Error && err.name === 'TimeoutError' ? 'TIMEOUT' : 'CONNECTION_ERROR';
+        const code = err instanceof PspTimeoutError ? 'TIMEOUT' : 'CONNECTION_ERROR';
         throw new PspUnavailableError(`PSP authorization failed: ${code}`, code);
       }
       if (result.status === 200 && result.body.status === 'APPROVED') {
@@ -70,12 +90,8 @@ export function createHttpPsp(options: HttpPspOptions): PaymentServiceProvider {
           reference: request.reference,
         });
       } catch (err) {
-        const timedOut = err instanceof Error && err.name === 'TimeoutError';
-        return {
-          kind: 'retryable',
-          code: timedOut ? 'TIMEOUT' : 'CONNECTION_ERROR',
-          message: timedOut ? `no answer within ${options.timeoutMs} ms` : String((err as Error).message),
-        };
+        const timedOut = err instanceof PspTimeoutError;
+        return { kind: 'retryable', code: timedOut ? 'TIMEOUT' : 'CONNECTION_ERROR', message: (err as Error).message };
       }
       const code = str(result.body.code, `HTTP_${result.status}`);
       const message = str(result.body.message, code);

@@ -1,0 +1,88 @@
+/**
+ * Integration test run setup. The stack's infrastructure (scripts/stack up) must be running; this
+ * gives the run its own isolated slice of it - a fresh database with the migrations applied, its
+ * own Kafka topics, its own Temporal task queue - and starts the run's PSP simulator, worker and
+ * API as real processes built from the current code.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { Kafka, logLevel } from 'kafkajs';
+import { Client } from 'pg';
+import { dlqTopicOf } from '../kafka/topics';
+import { freePort, startService, type Service } from './processes';
+import { DATA_DIR, ROOT, TEST_ENV_FILE, stackEnv, type TestEnv } from './support';
+
+declare global {
+  var __payorchServices: Service[] | undefined;
+  var __payorchTestEnv: TestEnv | undefined;
+}
+
+export default async function globalSetup(): Promise<void> {
+  const stack = stackEnv();
+  const runId = `t${Date.now().toString(36)}${process.pid.toString(36)}`;
+  const database = `payorch_${runId}`;
+
+  const admin = new Client({ connectionString: stack.DATABASE_URL });
+  await admin.connect().catch((err: Error) => {
+    throw new Error(`integration tests need the stack: Postgres at ${stack.DATABASE_URL} did not answer (${err.message}); run scripts/stack up`);
+  });
+  await admin.query(`create database ${database}`);
+  await admin.end();
+  const dbUrl = stack.DATABASE_URL!.replace(/\/[^/]+$/, `/${database}`);
+  const migrator = new Client({ connectionString: dbUrl });
+  await migrator.connect();
+  await migrate(drizzle(migrator), { migrationsFolder: path.join(ROOT, 'db/migrations'), migrationsTable: '__drizzle_migrations', migrationsSchema: 'public' });
+  await migrator.end();
+
+  const ledgerTopic = `ledger_entries_recorded_topic.${runId}`;
+  const kafka = new Kafka({ clientId: 'payorch-test-setup', brokers: stack.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });
+  const kafkaAdmin = kafka.admin();
+  await kafkaAdmin.connect();
+  await kafkaAdmin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic: ledgerTopic, numPartitions: 6, replicationFactor: 1 },
+      { topic: dlqTopicOf(ledgerTopic), numPartitions: 1, replicationFactor: 1 },
+    ],
+  });
+  await kafkaAdmin.disconnect();
+
+  const [pspPort, apiPort, workerPort] = [await freePort(), await freePort(), await freePort()];
+  const env: Record<string, string> = {
+    ...stack,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    PAYORCH_ENV_FILE: '/dev/null',
+    DATABASE_URL: dbUrl,
+    TEMPORAL_TASK_QUEUE: `payments-${runId}`,
+    LEDGER_TOPIC: ledgerTopic,
+    PSP_PORT: String(pspPort),
+    PSP_BASE_URL: `http://127.0.0.1:${pspPort}`,
+    PSP_SCENARIO: 'BEST_PSP_EVER',
+    API_PORT: String(apiPort),
+    API_BASE_URL: `http://127.0.0.1:${apiPort}`,
+    WORKER_METRICS_PORT: String(workerPort),
+    CAPTURE_BACKOFF_BASE_MS: '20',
+    CAPTURE_BACKOFF_CAP_MS: '200',
+    OUTBOX_RELAY_INTERVAL_MS: '250',
+    OUTBOX_RELAY_MIN_AGE_MS: '500',
+    LEDGER_BATCH_MAX_WAIT_MS: '100',
+    AGGREGATOR_GROUP_ID: `balance-aggregator-${runId}`,
+  };
+  delete env.PSP_STATE_FILE;
+
+  const logDir = path.join(DATA_DIR, 'logs', 'test');
+  const common = { root: ROOT, logDir };
+  const services: Service[] = [];
+  globalThis.__payorchServices = services;
+  services.push(await startService({ ...common, name: 'psp', entry: 'psp/simulator.main.ts', env, port: pspPort }));
+  services.push(await startService({ ...common, name: 'worker', entry: 'temporal/worker.main.ts', env, port: workerPort }));
+  services.push(await startService({ ...common, name: 'api', entry: 'api/main.ts', env, port: apiPort }));
+
+  const testEnv: TestEnv = { runId, env, apiBaseUrl: env.API_BASE_URL!, pspBaseUrl: env.PSP_BASE_URL! };
+  globalThis.__payorchTestEnv = testEnv;
+  mkdirSync(DATA_DIR, { recursive: true });
+  writeFileSync(TEST_ENV_FILE, JSON.stringify(testEnv, null, 2));
+}

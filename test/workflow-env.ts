@@ -1,0 +1,72 @@
+/**
+ * A Temporal dev server of our own (the installed CLI binary, via @temporalio/testing) with the
+ * project's search attributes, and a worker on it running the real workflows and activities
+ * against the test run's Postgres, Kafka topic and PSP simulator.
+ */
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createLedgerActivities } from '../activities/ledger.activities';
+import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
+import { createPaymentOrderActivities } from '../activities/payment-order.activities';
+import { createPspActivities } from '../activities/psp.activities';
+import { createDb, type DbHandle } from '../db/client';
+import { createKafka, createLazyProducer, type LazyProducer } from '../kafka/client';
+import { createHttpPsp } from '../psp/http-psp.adapter';
+import { ALL_SEARCH_ATTRIBUTES, type SellerLedgerSettings } from '../workflows/contracts';
+import { stackEnv, testConfig, testEnv, uniqueId } from './support';
+
+export type WorkflowHarness = {
+  env: TestWorkflowEnvironment;
+  dbHandle: DbHandle;
+  producer: LazyProducer;
+  taskQueue: string;
+  ledgerSettings: SellerLedgerSettings;
+  /** Creates a worker; `wrap` may replace activities (e.g. to inject a fault after a real call). */
+  createWorker: (wrap?: (activities: Record<string, (...args: any[]) => Promise<unknown>>) => Record<string, (...args: any[]) => Promise<unknown>>) => Promise<Worker>;
+  teardown: () => Promise<void>;
+};
+
+export async function createWorkflowHarness(options: { extraArgs?: string[]; ledgerSettings?: Partial<SellerLedgerSettings> } = {}): Promise<WorkflowHarness> {
+  const config = testConfig();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI_PATH! },
+      ip: '127.0.0.1',
+      searchAttributes: ALL_SEARCH_ATTRIBUTES,
+      extraArgs: ['--log-level', 'error', ...(options.extraArgs ?? [])],
+    },
+  });
+  const dbHandle = createDb({ url: config.DATABASE_URL, poolMax: 5, applicationName: 'workflow-test' });
+  const producer = createLazyProducer(createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'workflow-test' }));
+  const taskQueue = uniqueId('wf-test');
+  const ledgerSettings: SellerLedgerSettings = { batchMaxItems: 10, batchMaxWaitMs: 50, historyEventsMax: 10_000, ...options.ledgerSettings };
+  const workers: Worker[] = [];
+  return {
+    env,
+    dbHandle,
+    producer,
+    taskQueue,
+    ledgerSettings,
+    async createWorker(wrap) {
+      const activities = {
+        ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }) }),
+        ...createPaymentOrderActivities({ db: dbHandle.db }),
+        ...createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings }),
+        ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
+      };
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowsPath: require.resolve('../workflows'),
+        activities: wrap ? wrap(activities) : activities,
+      });
+      workers.push(worker);
+      return worker;
+    },
+    async teardown() {
+      await producer.disconnect();
+      await dbHandle.pool.end();
+      await env.teardown();
+    },
+  };
+}
