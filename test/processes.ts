@@ -29,8 +29,8 @@ export async function startService(options: { name: string; entry: string; env: 
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout!.pipe(out);
-  child.stderr!.pipe(out);
+  child.stdout.pipe(out);
+  child.stderr.pipe(out);
   const service = { name: options.name, child, logFile, port: options.port };
   const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
   for (;;) {

@@ -1,0 +1,78 @@
+/**
+ * The demo: one multi-seller checkout through the running API, followed until every seller leg is
+ * final, then the payment's final state and its ledger entries are printed.
+ *
+ *   node --import tsx scripts/demo-checkout.ts [--token tok_visa] [--timeout-ms 60000]
+ */
+import { randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { Pool } from 'pg';
+import { loadConfigOrExit } from '../config/config';
+import { signDevToken } from './dev-token';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { token: { type: 'string', default: 'tok_visa' }, 'timeout-ms': { type: 'string', default: '60000' } } });
+  const config = loadConfigOrExit();
+  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'demo-client', scope: 'payments:write payments:read', ttlSeconds: 600 });
+  const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
+  const body = {
+    buyerId: 'buyer-demo',
+    orderId: `order-${randomUUID().slice(0, 8)}`,
+    totalAmount: { quantity: 12_345, currency: 'EUR' },
+    paymentOrders: [
+      { sellerId: 'seller-books', amount: { quantity: 2_345, currency: 'EUR' } },
+      { sellerId: 'seller-games', amount: { quantity: 4_000, currency: 'EUR' } },
+      { sellerId: 'seller-music', amount: { quantity: 6_000, currency: 'EUR' } },
+    ],
+    paymentMethod: { token: values.token },
+  };
+  const started = Date.now();
+  const res = await fetch(`${config.API_BASE_URL}/api/v1/payments`, { method: 'POST', headers: { ...headers, 'idempotency-key': randomUUID() }, body: JSON.stringify(body) });
+  const accepted = (await res.json()) as { paymentId: string; status: string };
+  console.log(`POST /api/v1/payments -> ${res.status} in ${Date.now() - started} ms (payment ${accepted.paymentId}, ${accepted.status})`);
+  if (res.status !== 202) {
+    console.log(JSON.stringify(accepted, null, 2));
+    process.exit(res.status === 402 ? 0 : 1);
+  }
+
+  const deadline = Date.now() + Number(values['timeout-ms']);
+  let payment: { status: string; paymentOrders: Array<{ sellerId: string; status: string; captureAttempts: number }> } | undefined;
+  let last = '';
+  for (;;) {
+    const r = await fetch(`${config.API_BASE_URL}/api/v1/payments/${accepted.paymentId}`, { headers });
+    payment = (await r.json()) as typeof payment;
+    const line = payment!.paymentOrders.map((o) => `${o.sellerId}=${o.status}(${o.captureAttempts})`).join(' ');
+    if (line !== last) console.log(`  ${((Date.now() - started) / 1000).toFixed(1)}s ${payment!.status}: ${line}`);
+    last = line;
+    if (payment!.status !== 'AUTHORIZED') break;
+    if (Date.now() > deadline) {
+      console.error(`demo: payment ${accepted.paymentId} still AUTHORIZED after ${values['timeout-ms']} ms; see scripts/stack logs worker`);
+      process.exit(1);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  console.log('Final state (GET /api/v1/payments/{id}):');
+  console.log(JSON.stringify(payment, null, 2));
+
+  // The ledger is written in batches shortly after the capture; give it a moment.
+  const pool = new Pool({ connectionString: config.DATABASE_URL, max: 1 });
+  const ledgerDeadline = Date.now() + 10_000;
+  let rows: Array<{ id: string; postings: string }> = [];
+  while (Date.now() < ledgerDeadline) {
+    rows = (await pool.query<{ id: string; postings: string }>(
+      `select je.id, string_agg(p.direction || ' ' || p.account_code || ' ' || p.amount_minor || ' ' || p.currency, '; ' order by p.id) as postings
+         from journal_entries je join postings p on p.journal_entry_id = je.id where je.payment_id = $1 group by je.id order by je.id`,
+      [accepted.paymentId],
+    )).rows;
+    if (rows.length >= payment!.paymentOrders.length * 2) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await pool.end();
+  console.log(`Ledger: ${rows.length} journal entries for this payment`);
+  for (const r of rows) console.log(`  ${r.id}: ${r.postings}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(`demo: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
