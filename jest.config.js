@@ -21,8 +21,8 @@ module.exports = {
       testPathIgnorePatterns: ['/node_modules/', '/.data/'],
       globalSetup: '<rootDir>/test/global-setup.ts',
       setupFiles: ['<rootDir>/test/setup-runtime.ts'],
+      setupFilesAfterEnv: ['<rootDir>/test/setup-timeout.ts'],
       globalTeardown: '<rootDir>/test/global-teardown.ts',
-      testTimeout: 120000,
     },
   ],
 };

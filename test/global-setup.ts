@@ -6,11 +6,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { Kafka, logLevel } from 'kafkajs';
-import { Client } from 'pg';
 import { dlqTopicOf } from '../kafka/topics';
+import { createMigratedDatabase } from './databases';
 import { freePort, startService, type Service } from './processes';
 import { DATA_DIR, ROOT, TEST_ENV_FILE, stackEnv, type TestEnv } from './support';
 
@@ -24,17 +22,7 @@ export default async function globalSetup(): Promise<void> {
   const runId = `t${Date.now().toString(36)}${process.pid.toString(36)}`;
   const database = `payorch_${runId}`;
 
-  const admin = new Client({ connectionString: stack.DATABASE_URL });
-  await admin.connect().catch((err: Error) => {
-    throw new Error(`integration tests need the stack: Postgres at ${stack.DATABASE_URL} did not answer (${err.message}); run scripts/stack up`);
-  });
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const dbUrl = stack.DATABASE_URL!.replace(/\/[^/]+$/, `/${database}`);
-  const migrator = new Client({ connectionString: dbUrl });
-  await migrator.connect();
-  await migrate(drizzle(migrator), { migrationsFolder: path.join(ROOT, 'db/migrations'), migrationsTable: '__drizzle_migrations', migrationsSchema: 'public' });
-  await migrator.end();
+  const dbUrl = await createMigratedDatabase(stack.DATABASE_URL!, database);
 
   const ledgerTopic = `ledger_entries_recorded_topic.${runId}`;
   const kafka = new Kafka({ clientId: 'payorch-test-setup', brokers: stack.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING });

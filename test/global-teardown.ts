@@ -1,7 +1,7 @@
 /** Stops the run's processes and removes its database and topics. */
 import { Kafka, logLevel } from 'kafkajs';
-import { Client } from 'pg';
 import { dlqTopicOf } from '../kafka/topics';
+import { dropDatabase } from './databases';
 import { stopService } from './processes';
 import { stackEnv } from './support';
 
@@ -11,10 +11,7 @@ export default async function globalTeardown(): Promise<void> {
   const testEnv = globalThis.__payorchTestEnv;
   if (!testEnv || process.env.PAYORCH_KEEP_TEST_DATA === '1') return;
   const stack = stackEnv();
-  const admin = new Client({ connectionString: stack.DATABASE_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists payorch_${testEnv.runId} with (force)`);
-  await admin.end();
+  await dropDatabase(stack.DATABASE_URL!, `payorch_${testEnv.runId}`);
   const kafkaAdmin = new Kafka({ clientId: 'payorch-test-teardown', brokers: stack.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING }).admin();
   await kafkaAdmin.connect();
   await kafkaAdmin.deleteTopics({ topics: [testEnv.env.LEDGER_TOPIC!, dlqTopicOf(testEnv.env.LEDGER_TOPIC!)] }).catch(() => undefined);

@@ -1,0 +1,85 @@
+/**
+ * Checks the ledger's invariants against a live database. Each check is one SQL query that
+ * returns offending rows (at most `sampleMax` are kept as examples) and how many there are.
+ *
+ * Orders that changed within the grace window are not judged by the order/entry rules: the
+ * PaymentOrder workflow reports a fact to its seller's ledger just before it records the final
+ * status, and the ledger commits in batches a few hundred milliseconds later.
+ */
+import { sql, type SQL } from 'drizzle-orm';
+import type { Database } from './client';
+
+export type CheckResult = { name: string; violations: number; examples: Record<string, unknown>[] };
+export type VerificationReport = { ok: boolean; checks: CheckResult[]; counts: { entries: number; postings: number; orders: number } };
+
+export async function verifyLedger(db: Database, options: { graceMs: number; sampleMax?: number }): Promise<VerificationReport> {
+  const sampleMax = options.sampleMax ?? 10;
+  const settled = sql`po.updated_at < now() - make_interval(secs => ${options.graceMs / 1000})`;
+  const checks: Array<[string, SQL]> = [
+    [
+      'every journal entry balances per currency',
+      sql`select journal_entry_id, currency, sum(case direction when 'DEBIT' then amount_minor else -amount_minor end)::text as net
+            from postings group by journal_entry_id, currency
+           having sum(case direction when 'DEBIT' then amount_minor else -amount_minor end) <> 0`,
+    ],
+    [
+      'total debits equal total credits (per currency)',
+      sql`select currency, sum(amount_minor) filter (where direction = 'DEBIT')::text as debits, sum(amount_minor) filter (where direction = 'CREDIT')::text as credits
+            from postings group by currency
+           having sum(amount_minor) filter (where direction = 'DEBIT') is distinct from sum(amount_minor) filter (where direction = 'CREDIT')`,
+    ],
+    [
+      'every journal entry has at least two postings',
+      sql`select je.id from journal_entries je left join postings p on p.journal_entry_id = je.id group by je.id having count(p.id) < 2`,
+    ],
+    [
+      'every CAPTURED order has exactly one AUTH_HOLD and one CAPTURE, and no AUTH_RELEASE',
+      sql`select po.id as payment_order_id,
+                 count(*) filter (where je.entry_type = 'AUTH_HOLD') as auth_holds,
+                 count(*) filter (where je.entry_type = 'CAPTURE') as captures,
+                 count(*) filter (where je.entry_type = 'AUTH_RELEASE') as releases
+            from payment_orders po left join journal_entries je on je.payment_order_id = po.id
+           where po.status = 'CAPTURED' and ${settled}
+           group by po.id
+          having count(*) filter (where je.entry_type = 'AUTH_HOLD') <> 1
+              or count(*) filter (where je.entry_type = 'CAPTURE') <> 1
+              or count(*) filter (where je.entry_type = 'AUTH_RELEASE') <> 0`,
+    ],
+    [
+      'every CAPTURE_FAILED order has AUTH_HOLD and AUTH_RELEASE, and no CAPTURE',
+      sql`select po.id as payment_order_id,
+                 count(*) filter (where je.entry_type = 'AUTH_HOLD') as auth_holds,
+                 count(*) filter (where je.entry_type = 'CAPTURE') as captures,
+                 count(*) filter (where je.entry_type = 'AUTH_RELEASE') as releases
+            from payment_orders po left join journal_entries je on je.payment_order_id = po.id
+           where po.status = 'CAPTURE_FAILED' and ${settled}
+           group by po.id
+          having count(*) filter (where je.entry_type = 'AUTH_HOLD') <> 1
+              or count(*) filter (where je.entry_type = 'CAPTURE') <> 0
+              or count(*) filter (where je.entry_type = 'AUTH_RELEASE') <> 1`,
+    ],
+    [
+      'no order of a DECLINED payment has any entry',
+      sql`select je.id from journal_entries je join payment_orders po on po.id = je.payment_order_id join payments p on p.id = po.payment_id where p.status = 'DECLINED'`,
+    ],
+    [
+      'an order still in flight has no CAPTURE or AUTH_RELEASE',
+      sql`select je.id from journal_entries je join payment_orders po on po.id = je.payment_order_id
+           where po.status in ('INITIATED_PENDING','CAPTURE_REQUESTED','PENDING_CAPTURE') and je.entry_type <> 'AUTH_HOLD' and ${settled}`,
+    ],
+    [
+      'every entry belongs to a known PaymentOrder of the same seller, for its amount',
+      sql`select je.id from journal_entries je left join payment_orders po on po.id = je.payment_order_id
+           where po.id is null or po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
+              or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor`,
+    ],
+  ];
+
+  const results: CheckResult[] = [];
+  for (const [name, query] of checks) {
+    const rows = (await db.execute(query)).rows as Record<string, unknown>[];
+    results.push({ name, violations: rows.length, examples: rows.slice(0, sampleMax) });
+  }
+  const counts = (await db.execute(sql`select (select count(*) from journal_entries)::int as entries, (select count(*) from postings)::int as postings, (select count(*) from payment_orders)::int as orders`)).rows[0] as VerificationReport['counts'];
+  return { ok: results.every((r) => r.violations === 0), checks: results, counts };
+}
