@@ -77,7 +77,7 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
 
   const results: CheckResult[] = [];
   for (const [name, query] of checks) {
-    const rows = (await db.execute(query)).rows as Record<string, unknown>[];
+    const { rows } = await db.execute(query);
     results.push({ name, violations: rows.length, examples: rows.slice(0, sampleMax) });
   }
   const counts = (await db.execute(sql`select (select count(*) from journal_entries)::int as entries, (select count(*) from postings)::int as postings, (select count(*) from payment_orders)::int as orders`)).rows[0] as VerificationReport['counts'];

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const r = await fetch(`${config.API_BASE_URL}/api/v1/payments/${accepted.paymentId}`, { headers });
     payment = (await r.json()) as typeof payment;
     const line = payment!.paymentOrders.map((o) => `${o.sellerId}=${o.status}(${o.captureAttempts})`).join(' ');
-    if (line !== last) console.log(`  ${((Date.now() - started) / 1000).toFixed(1)}s ${payment!.status}: ${line}`);
+    if (line !== last) console.log(`  +${Date.now() - started} ms ${payment!.status}: ${line}`);
     last = line;
     if (payment!.status !== 'AUTHORIZED') break;
     if (Date.now() > deadline) {
