@@ -14,7 +14,7 @@
  * publish activity is scheduled on another worker; if Kafka is down for minutes, the activity keeps
  * retrying. The event id is the batch id, so consumers can drop duplicates.
  */
-import { eq } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import type { LazyProducer } from '../kafka/client';
 import type { Database } from '../db/client';
 import { journalEntries, postings } from '../db/schema';
@@ -25,14 +25,6 @@ import type { LedgerFactPayload } from '../workflows/contracts';
 
 export type CommitBatchInput = { sellerId: string; batchId: string; facts: LedgerFactPayload[] };
 export type CommitBatchResult = { batchId: string; sellerId: string; committedAt: string; entries: LedgerEntryData[]; traceparent?: string };
-
-const toData = (entry: JournalEntry): LedgerEntryData => ({
-  journalEntryId: entry.id,
-  entryType: entry.entryType,
-  paymentOrderId: entry.paymentOrderId,
-  paymentId: entry.paymentId,
-  postings: entry.postings.map((p) => ({ accountCode: p.accountCode, direction: p.direction, amountMinor: p.amountMinor.toString(), currency: p.currency })),
-});
 
 export function createLedgerActivities(deps: { db: Database; producer: LazyProducer; topic: string }) {
   return {
@@ -53,16 +45,32 @@ export function createLedgerActivities(deps: { db: Database; producer: LazyProdu
           .filter((e) => insertedIds.has(e.id))
           .flatMap((e) => e.postings.map((p) => ({ journalEntryId: e.id, accountCode: p.accountCode, direction: p.direction, amountMinor: p.amountMinor, currency: p.currency })));
         if (rows.length > 0) await tx.insert(postings).values(rows);
-        // Ours = inserted now, or by an earlier attempt of this same batch.
-        return tx.select({ id: journalEntries.id, createdAt: journalEntries.createdAt }).from(journalEntries).where(eq(journalEntries.batchId, input.batchId));
+        // Ours = inserted now, or by an earlier attempt of this same batch (its result was lost).
+        return tx
+          .select({ entryId: journalEntries.id, createdAt: journalEntries.createdAt, postingId: postings.id, accountCode: postings.accountCode, direction: postings.direction, amountMinor: postings.amountMinor, currency: postings.currency })
+          .from(journalEntries)
+          .innerJoin(postings, eq(postings.journalEntryId, journalEntries.id))
+          .where(eq(journalEntries.batchId, input.batchId))
+          .orderBy(asc(postings.id));
       });
-      const mineIds = new Set(mine.map((r) => r.id));
-      const committedAt = mine.reduce((max, r) => (r.createdAt > max ? r.createdAt : max), new Date(0));
+      const byEntry = new Map<string, LedgerEntryData>();
+      let committedAt = new Date(0);
+      for (const row of mine) {
+        const entry = entries.get(row.entryId);
+        if (!entry) continue;
+        if (row.createdAt > committedAt) committedAt = row.createdAt;
+        let data = byEntry.get(row.entryId);
+        if (!data) {
+          data = { journalEntryId: entry.id, entryType: entry.entryType, paymentOrderId: entry.paymentOrderId, paymentId: entry.paymentId, postings: [] };
+          byEntry.set(row.entryId, data);
+        }
+        data.postings.push({ postingId: row.postingId.toString(), accountCode: row.accountCode, direction: row.direction as 'DEBIT' | 'CREDIT', amountMinor: row.amountMinor.toString(), currency: row.currency });
+      }
       return {
         batchId: input.batchId,
         sellerId: input.sellerId,
         committedAt: (mine.length > 0 ? committedAt : new Date()).toISOString(),
-        entries: [...entries.values()].filter((e) => mineIds.has(e.id)).map(toData),
+        entries: [...byEntry.values()],
         traceparent: input.facts.find((f) => f.traceparent)?.traceparent,
       };
     },

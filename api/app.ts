@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { Logger } from '../observability/logger';
 import { probeRouter, type Check } from '../observability/readiness';
+import type { BalanceStore } from '../aggregator/balance-store';
 import type { Authenticator } from './auth';
+import { balancesRouter } from './balances.routes';
 import { openApiDocument } from './openapi';
 import { paymentsRouter } from './payments.routes';
 import type { createPaymentsService } from './payments.service';
@@ -16,6 +18,7 @@ import { errorMiddleware, Problem } from './problem';
 export type AppDeps = {
   auth: Authenticator;
   payments: ReturnType<typeof createPaymentsService>;
+  balances: BalanceStore;
   checks: Record<string, Check>;
   bodyLimitBytes: number;
   log: Logger;
@@ -43,6 +46,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
+  app.use(balancesRouter({ auth: deps.auth, store: deps.balances }));
   app.use(paymentsRouter({ auth: deps.auth, service: deps.payments, bodyLimitBytes: deps.bodyLimitBytes, afterResponse: deps.afterResponse }));
 
   app.use((req, _res, next) => next(new Problem(404, 'not-found', 'Not found', `No route for ${req.method} ${req.path.slice(0, 200)}.`)));

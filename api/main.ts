@@ -9,6 +9,7 @@ import { createHttpPsp } from '../psp/http-psp.adapter';
 import { connectTemporalClient } from '../temporal/client';
 import { createPaymentOrderStarter } from '../temporal/payment-order-starter';
 import { backoffFromConfig } from '../temporal/worker';
+import { createBalanceStore } from '../aggregator/balance-store';
 import { createApp } from './app';
 import { createAuthenticator } from './auth';
 import { createPaymentsService } from './payments.service';
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   const app = createApp({
     auth: createAuthenticator(config),
     payments,
+    balances: createBalanceStore({ redis, db, keyPrefix: config.BALANCE_REDIS_PREFIX }),
     bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
     log,
     checks: {

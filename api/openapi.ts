@@ -79,6 +79,31 @@ export const openApiDocument = {
         },
       },
     },
+    '/api/v1/sellers/{sellerId}/balance': {
+      get: {
+        operationId: 'getSellerBalance',
+        summary: "A seller's balances (what the platform owes it), per currency",
+        description: 'Requires scope balances:read, or a seller token whose seller_id claim equals sellerId. Reads are snapshot + recent delta.',
+        parameters: [{ name: 'sellerId', in: 'path', required: true, schema: { $ref: '#/components/schemas/Id' } }],
+        responses: {
+          '200': { description: 'The balances; an empty list for a seller without entries.', content: { 'application/json': { schema: { $ref: '#/components/schemas/SellerBalance' } } } },
+          '400': problemResponse('The seller id is not 1-64 printable characters.'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse("Another seller's balance without balances:read."),
+        },
+      },
+    },
+    '/api/v1/sellers/me/balance': {
+      get: {
+        operationId: 'getMyBalance',
+        summary: "The calling seller's balances (seller token with a seller_id claim)",
+        responses: {
+          '200': { description: 'The balances.', content: { 'application/json': { schema: { $ref: '#/components/schemas/SellerBalance' } } } },
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token has no seller_id claim.'),
+        },
+      },
+    },
     '/healthz': { get: { operationId: 'health', security: [], summary: 'Liveness', responses: { '200': { description: 'The process is alive.' } } } },
     '/readyz': {
       get: {
@@ -187,6 +212,31 @@ export const openApiDocument = {
           },
           createdAt: { type: 'string', format: 'date-time' },
           updatedAt: { type: 'string', format: 'date-time' },
+        },
+      },
+      SellerBalance: {
+        type: 'object',
+        required: ['sellerId', 'balances'],
+        properties: {
+          sellerId: { type: 'string' },
+          balances: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['accountCode', 'balance', 'lastAppliedEntryId', 'asOf'],
+              properties: {
+                accountCode: { type: 'string', examples: ['MERCHANT_PAYABLE.seller-1'] },
+                balance: {
+                  type: 'object',
+                  required: ['quantity', 'currency'],
+                  description: 'Integer minor units in the account\'s normal direction (what is owed to the seller); may be 0.',
+                  properties: { quantity: { type: 'integer' }, currency: { type: 'string', pattern: '^[A-Z]{3}$' } },
+                },
+                lastAppliedEntryId: { type: 'string' },
+                asOf: { type: 'string', format: 'date-time' },
+              },
+            },
+          },
         },
       },
       Problem: {

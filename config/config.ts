@@ -69,6 +69,7 @@ export const configSchema = z.object({
   AGGREGATOR_GROUP_ID: z.string().min(1).default('balance-aggregator'),
   AGGREGATOR_SNAPSHOT_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   AGGREGATOR_APPLY_ATTEMPTS_MAX: int(1, 100).default(5),
+  BALANCE_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('payorch:bal:'),
 
   OTEL_TRACES_ENABLED: bool.default(false),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),

@@ -154,3 +154,28 @@ export const postings = pgTable(
     index('postings_account_idx').on(t.accountCode, t.id),
   ],
 );
+
+/**
+ * Balance snapshots folded from the aggregator's Redis deltas. A balance is kept per account,
+ * currency and stream (the seller whose ledger wrote the postings): postings of one stream arrive
+ * in posting-id order, so `last_posting_id` is a watermark that makes folding idempotent. A
+ * shared account's balance is the sum of its streams.
+ */
+export const accountBalances = pgTable(
+  'account_balances',
+  {
+    accountCode: text('account_code').notNull(),
+    currency: currency(),
+    streamId: text('stream_id').notNull(),
+    balanceMinor: bigint('balance_minor', { mode: 'bigint' }).notNull(),
+    lastPostingId: bigint('last_posting_id', { mode: 'bigint' }).notNull(),
+    lastEntryId: text('last_entry_id').notNull(),
+    asOf: timestamp('as_of', { withTimezone: true, mode: 'date' }).notNull(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'account_balances_pk', columns: [t.accountCode, t.currency, t.streamId] }),
+    check('account_balances_watermark_positive', sql`${t.lastPostingId} > 0`),
+    index('account_balances_stream_idx').on(t.streamId),
+  ],
+);

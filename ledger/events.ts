@@ -7,7 +7,11 @@
 import type { Direction } from './accounts';
 import type { EntryType } from './journal';
 
-export type PostingData = { accountCode: string; direction: Direction; amountMinor: string; currency: string };
+/**
+ * `postingId` is the posting's database id (a decimal string). For one seller's stream it only
+ * grows: a seller's batches commit one after another. Consumers use it as a watermark.
+ */
+export type PostingData = { postingId: string; accountCode: string; direction: Direction; amountMinor: string; currency: string };
 
 export type LedgerEntryData = {
   journalEntryId: string;

@@ -37,7 +37,7 @@ export default async function globalSetup(): Promise<void> {
   });
   await kafkaAdmin.disconnect();
 
-  const [pspPort, apiPort, workerPort] = [await freePort(), await freePort(), await freePort()];
+  const [pspPort, apiPort, workerPort, aggregatorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const env: Record<string, string> = {
     ...stack,
     NODE_ENV: 'test',
@@ -52,12 +52,16 @@ export default async function globalSetup(): Promise<void> {
     API_PORT: String(apiPort),
     API_BASE_URL: `http://127.0.0.1:${apiPort}`,
     WORKER_METRICS_PORT: String(workerPort),
+    AGGREGATOR_METRICS_PORT: String(aggregatorPort),
+    AGGREGATOR_SNAPSHOT_INTERVAL_MS: '500',
     CAPTURE_BACKOFF_BASE_MS: '20',
     CAPTURE_BACKOFF_CAP_MS: '200',
     OUTBOX_RELAY_INTERVAL_MS: '250',
     OUTBOX_RELAY_MIN_AGE_MS: '500',
     LEDGER_BATCH_MAX_WAIT_MS: '100',
     AGGREGATOR_GROUP_ID: `balance-aggregator-${runId}`,
+    BALANCE_REDIS_PREFIX: `payorch-${runId}:bal:`,
+    PLATFORM_COMMISSION_BPS: '250',
   };
   delete env.PSP_STATE_FILE;
 
@@ -68,6 +72,7 @@ export default async function globalSetup(): Promise<void> {
   services.push(await startService({ ...common, name: 'psp', entry: 'psp/simulator.main.ts', env, port: pspPort }));
   services.push(await startService({ ...common, name: 'worker', entry: 'temporal/worker.main.ts', env, port: workerPort }));
   services.push(await startService({ ...common, name: 'api', entry: 'api/main.ts', env, port: apiPort }));
+  services.push(await startService({ ...common, name: 'aggregator', entry: 'aggregator/main.ts', env, port: aggregatorPort }));
 
   const testEnv: TestEnv = { runId, env, apiBaseUrl: env.API_BASE_URL!, pspBaseUrl: env.PSP_BASE_URL! };
   globalThis.__payorchTestEnv = testEnv;
