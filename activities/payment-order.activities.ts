@@ -12,7 +12,7 @@ import {
   derivePaymentStatus,
   type PaymentOrderStatus,
 } from '../domain/payment-status';
-import type { PspError } from '../workflows/contracts';
+import type { LedgerFactPayload, PspError } from '../workflows/contracts';
 
 export type TransitionInput = {
   paymentOrderId: string;
@@ -25,10 +25,14 @@ export type TransitionResult = { applied: boolean; paymentStatus: string };
 
 export const ILLEGAL_TRANSITION = 'IllegalPaymentOrderTransition';
 
-export function createPaymentOrderActivities(deps: { db: Database }) {
-  return {
-    async recordPaymentOrderTransition(input: TransitionInput): Promise<TransitionResult> {
-      return deps.db.transaction(async (tx) => {
+export type AdvanceInput = { transition: TransitionInput; ledgerFact?: LedgerFactPayload };
+
+/**
+ * `reportLedgerFact` delivers a fact to the seller's ledger (see ledger-signal.activities.ts).
+ */
+export function createPaymentOrderActivities(deps: { db: Database; reportLedgerFact: (fact: LedgerFactPayload) => Promise<void> }) {
+  const recordTransition = (input: TransitionInput): Promise<TransitionResult> =>
+      deps.db.transaction(async (tx) => {
         const [order] = await tx
           .select({ paymentId: paymentOrders.paymentId, status: paymentOrders.status, attempts: paymentOrders.captureAttempts })
           .from(paymentOrders)
@@ -61,6 +65,16 @@ export function createPaymentOrderActivities(deps: { db: Database }) {
         await tx.update(payments).set({ status: paymentStatus, updatedAt: sql`now()` }).where(eq(payments.id, order.paymentId));
         return { applied: !alreadyApplied, paymentStatus };
       });
+
+  return {
+    /**
+     * One step of a PaymentOrder: report its ledger fact (if any), then record the transition. The
+     * fact goes first so that once the database says CAPTURED or CAPTURE_FAILED, the ledger already
+     * has the fact. Both halves are idempotent, so a retry repeats them harmlessly.
+     */
+    async advancePaymentOrder(input: AdvanceInput): Promise<TransitionResult> {
+      if (input.ledgerFact) await deps.reportLedgerFact(input.ledgerFact);
+      return recordTransition(input.transition);
     },
   };
 }

@@ -22,7 +22,7 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
         currency: input.currency,
         reference: input.paymentOrderId,
       });
-      Context.current().log.info('psp capture', { paymentOrderId: input.paymentOrderId, outcome: outcome.kind, code: 'code' in outcome ? outcome.code : undefined });
+      Context.current().log.debug('psp capture', { paymentOrderId: input.paymentOrderId, outcome: outcome.kind, code: 'code' in outcome ? outcome.code : undefined });
       return outcome;
     },
   };

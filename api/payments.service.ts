@@ -109,11 +109,25 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
   }
 
   async function createPayment(cmd: CreatePaymentCommand): Promise<HttpOutcome> {
-    const { principal, idempotencyKey, body } = cmd;
-    const hash = requestHash(body);
-    const claimed = await claim(principal.subject, idempotencyKey, hash);
+    const claimed = await claim(cmd.principal.subject, cmd.idempotencyKey, requestHash(cmd.body));
     if ('outcome' in claimed) return claimed.outcome;
-    const { paymentId } = claimed;
+    try {
+      return await proceed(cmd, claimed.paymentId);
+    } catch (err) {
+      // Whatever failed (PSP, database, a bug), give the key back at once - keeping its paymentId
+      // - so the client's retry proceeds instead of waiting out the lease. A completed key is
+      // not touched.
+      await db
+        .update(idempotencyKeys)
+        .set({ lockedUntil: sql`now()` })
+        .where(and(keyWhere(cmd.principal.subject, cmd.idempotencyKey), eq(idempotencyKeys.status, 'IN_FLIGHT')))
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async function proceed(cmd: CreatePaymentCommand, paymentId: string): Promise<HttpOutcome> {
+    const { principal, idempotencyKey, body } = cmd;
 
     const total = BigInt(body.totalAmount.quantity);
     const currency = body.totalAmount.currency;
@@ -127,8 +141,6 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
         reference: paymentId,
       });
     } catch (err) {
-      // Give the key back at once (same paymentId kept) so the client's retry can proceed.
-      await db.update(idempotencyKeys).set({ lockedUntil: sql`now()` }).where(and(keyWhere(principal.subject, idempotencyKey), eq(idempotencyKeys.status, 'IN_FLIGHT'))).catch(() => undefined);
       if (err instanceof PspUnavailableError) {
         throw new Problem(503, 'dependency-unavailable', 'PSP unavailable', `The payment service provider could not be reached (${err.code}); nothing was charged. Retry with the same Idempotency-Key.`, {}, { 'Retry-After': '2' });
       }

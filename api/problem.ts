@@ -57,6 +57,22 @@ export function sendProblem(req: Request, res: Response, p: Problem): void {
 /** Errors raised by body-parser (express.json) carry a `type` and a 4xx `status`. */
 type ParserError = Error & { type?: string; status?: number; limit?: number };
 
+const UNAVAILABLE_MESSAGE = /timeout exceeded when trying to connect|ECONNREFUSED|ECONNRESET|Connection terminated|connect ETIMEDOUT|the database system is (starting up|shutting down)|too many clients/i;
+
+/**
+ * True when the error (or one of its causes) says a dependency is down or saturated - a pool that
+ * cannot hand out a connection, a refused connection, Postgres connection-class errors, gRPC
+ * UNAVAILABLE from Temporal - as opposed to a bug.
+ */
+export function isDependencyUnavailable(err: unknown): boolean {
+  for (let e = err as { message?: string; code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.message === 'string' && UNAVAILABLE_MESSAGE.test(e.message)) return true;
+    if (typeof e.code === 'string' && (/^08/.test(e.code) || ['57P01', '57P02', '57P03', '53300'].includes(e.code))) return true;
+    if (e.code === 14) return true; // gRPC UNAVAILABLE
+  }
+  return false;
+}
+
 export function errorMiddleware(log: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     if (res.headersSent) return;
@@ -75,6 +91,10 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
     }
     if (typeof parser?.status === 'number' && parser.status >= 400 && parser.status < 500) {
       return sendProblem(req, res, new Problem(parser.status, 'bad-request', 'Bad request', 'The request could not be read.'));
+    }
+    if (isDependencyUnavailable(err)) {
+      log.warn({ err, traceId: res.locals.traceId }, 'dependency unavailable');
+      return sendProblem(req, res, new Problem(503, 'dependency-unavailable', 'Service unavailable', 'A dependency is unavailable or overloaded; retry with the same Idempotency-Key.', {}, { 'Retry-After': '2' }));
     }
     log.error({ err, traceId: res.locals.traceId }, 'unhandled error');
     sendProblem(req, res, new Problem(500, 'internal-error', 'Internal error', 'An unexpected error occurred; it has been logged with this traceId.'));

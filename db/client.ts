@@ -2,6 +2,7 @@
  * One place that opens the Postgres pool and the drizzle handle. Pool size is bounded by
  * configuration; the caller owns the pool and closes it on shutdown.
  */
+import { sql, type SQL } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { Pool } from 'pg';
 import * as schema from './schema';
@@ -23,3 +24,9 @@ export function createDb(options: { url: string; poolMax: number; applicationNam
   pool.on('error', () => undefined);
   return { db: drizzle(pool, { schema }), pool };
 }
+
+/**
+ * A uuid[] parameter. drizzle expands a JS array into a row of parameters, which Postgres cannot
+ * cast to an array; one text parameter split on the server is safe for any number of ids.
+ */
+export const uuidArray = (ids: readonly string[]): SQL => sql`string_to_array(${ids.join(',')}, ',')::uuid[]`;

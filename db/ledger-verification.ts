@@ -7,14 +7,19 @@
  * status, and the ledger commits in batches a few hundred milliseconds later.
  */
 import { sql, type SQL } from 'drizzle-orm';
-import type { Database } from './client';
+import { uuidArray, type Database } from './client';
 
 export type CheckResult = { name: string; violations: number; examples: Record<string, unknown>[] };
 export type VerificationReport = { ok: boolean; checks: CheckResult[]; counts: { entries: number; postings: number; orders: number } };
 
-export async function verifyLedger(db: Database, options: { graceMs: number; sampleMax?: number }): Promise<VerificationReport> {
+/**
+ * `paymentIds` restricts the per-order checks to those payments (the ledger-wide checks always
+ * cover everything); a test sharing its database with others uses it.
+ */
+export async function verifyLedger(db: Database, options: { graceMs: number; sampleMax?: number; paymentIds?: string[] }): Promise<VerificationReport> {
   const sampleMax = options.sampleMax ?? 10;
-  const settled = sql`po.updated_at < now() - make_interval(secs => ${options.graceMs / 1000})`;
+  const scope = options.paymentIds ? sql`po.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`;
+  const settled = sql`po.updated_at < now() - make_interval(secs => ${options.graceMs / 1000}) and ${scope}`;
   const checks: Array<[string, SQL]> = [
     [
       'every journal entry balances per currency',
@@ -60,7 +65,7 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
     ],
     [
       'no order of a DECLINED payment has any entry',
-      sql`select je.id from journal_entries je join payment_orders po on po.id = je.payment_order_id join payments p on p.id = po.payment_id where p.status = 'DECLINED'`,
+      sql`select je.id from journal_entries je join payment_orders po on po.id = je.payment_order_id join payments p on p.id = po.payment_id where p.status = 'DECLINED' and ${scope}`,
     ],
     [
       'an order still in flight has no CAPTURE or AUTH_RELEASE',
@@ -70,8 +75,8 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
     [
       'every entry belongs to a known PaymentOrder of the same seller, for its amount',
       sql`select je.id from journal_entries je left join payment_orders po on po.id = je.payment_order_id
-           where po.id is null or po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
-              or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor`,
+           where (po.id is null and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}) or (${scope} and (po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
+              or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor))`,
     ],
   ];
 

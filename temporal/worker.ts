@@ -3,7 +3,7 @@
  * factories, and creates the Worker plus the outbox relay. Used by the worker process and by tests
  * that need a worker with the real activities.
  */
-import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { createDb, type DbHandle } from '../db/client';
@@ -38,7 +38,11 @@ export async function createWorkerRuntime(
   overrides: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> = {},
 ): Promise<WorkerRuntime> {
   if (!runtimeInstalled) {
-    Runtime.install({ telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } } });
+    const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR', silent: 'ERROR' };
+    Runtime.install({
+      logger: new DefaultLogger(levels[config.LOG_LEVEL] ?? 'INFO'),
+      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+    });
     runtimeInstalled = true;
   }
   const dbHandle = createDb({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, applicationName: 'payorch-worker' });
@@ -46,14 +50,14 @@ export async function createWorkerRuntime(
   const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 
+  const ledgerSignal = createLedgerSignalActivities({
+    client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    settings: { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX },
+  });
   const activities = {
     ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS }) }),
-    ...createPaymentOrderActivities({ db: dbHandle.db }),
-    ...createLedgerSignalActivities({
-      client,
-      taskQueue: config.TEMPORAL_TASK_QUEUE,
-      settings: { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX },
-    }),
+    ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFact: (fact) => ledgerSignal.reportLedgerFact(fact) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
   };
 

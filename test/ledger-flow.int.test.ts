@@ -49,7 +49,7 @@ describe('ledger flow', () => {
 
       const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 1, applicationName: 'verify-test' });
       try {
-        const report = await verifyLedger(db, { graceMs: 0 });
+        const report = await verifyLedger(db, { graceMs: 0, paymentIds });
         expect(report.checks.filter((c) => c.violations > 0)).toEqual([]);
       } finally {
         await pool.end();

@@ -48,10 +48,10 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
     taskQueue,
     ledgerSettings,
     async createWorker(wrap) {
+      const ledgerSignal = createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings });
       const activities = {
         ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }) }),
-        ...createPaymentOrderActivities({ db: dbHandle.db }),
-        ...createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings }),
+        ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFact: (fact) => ledgerSignal.reportLedgerFact(fact) }),
         ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
       };
       const worker = await Worker.create({

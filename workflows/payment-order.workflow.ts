@@ -8,11 +8,11 @@ import {
   ActivityFailure,
   log,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
 import type { createPaymentOrderActivities } from '../activities/payment-order.activities';
 import type { createPspActivities } from '../activities/psp.activities';
 import { equalJitterDelayMs } from '../domain/backoff';
@@ -28,16 +28,15 @@ import {
   type PspError,
 } from './contracts';
 
-/** Database writes: retried until the database is back (no attempt limit), never giving up on a payment. */
-const db = proxyActivities<ReturnType<typeof createPaymentOrderActivities>>({
+/**
+ * Each step (ledger fact + status transition) is a local activity: a short database write and one
+ * signal, run by this worker without a round trip through the task queue, recorded as a marker.
+ * Retried until the database and Temporal are back (no attempt limit): a payment is never given up
+ * because of an outage. Illegal transitions are bugs and fail fast.
+ */
+const steps = proxyLocalActivities<ReturnType<typeof createPaymentOrderActivities>>({
   startToCloseTimeout: '15s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: Number.POSITIVE_INFINITY, nonRetryableErrorTypes: ['IllegalPaymentOrderTransition', 'PaymentOrderNotFound'] },
-});
-
-/** Signalling the seller's ledger: same policy; a duplicate delivery is deduplicated by the ledger. */
-const ledger = proxyActivities<ReturnType<typeof createLedgerSignalActivities>>({
-  startToCloseTimeout: '15s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: Number.POSITIVE_INFINITY },
 });
 
 /**
@@ -59,7 +58,8 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
   };
   setHandler(paymentOrderStateQuery, () => view);
 
-  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null) => {
+  /** Moves to `to` (search attributes, query state, database) after reporting `fact` to the ledger. */
+  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType) => {
     view.status = to;
     view.lastPspError = lastPspError;
     upsertSearchAttributes([
@@ -67,21 +67,25 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
       { key: SA_CAPTURE_ATTEMPTS, value: view.attempts },
       { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
     ]);
-    await db.recordPaymentOrderTransition({ paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError });
-  };
-  const report = (entryType: EntryType) =>
-    ledger.reportLedgerFact({
-      entryType,
-      paymentOrderId: input.paymentOrderId,
-      paymentId: input.paymentId,
-      sellerId: input.sellerId,
-      amountMinor: input.amountMinor,
-      currency: input.currency,
-      commissionBps: input.commissionBps,
+    await steps.advancePaymentOrder({
+      transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError },
+      ...(fact
+        ? {
+            ledgerFact: {
+              entryType: fact,
+              paymentOrderId: input.paymentOrderId,
+              paymentId: input.paymentId,
+              sellerId: input.sellerId,
+              amountMinor: input.amountMinor,
+              currency: input.currency,
+              commissionBps: input.commissionBps,
+            },
+          }
+        : {}),
     });
+  };
 
-  await report('AUTH_HOLD');
-  await transition('CAPTURE_REQUESTED', null);
+  await transition('CAPTURE_REQUESTED', null, 'AUTH_HOLD');
 
   let lastError: PspError | null = null;
   for (let attempt = 1; attempt <= input.backoff.attemptsMax; attempt++) {
@@ -100,16 +104,14 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
     view.attempts = attempt;
 
     if (outcome.kind === 'captured') {
-      await report('CAPTURE');
-      await transition('CAPTURED', view.lastPspError);
+      await transition('CAPTURED', view.lastPspError, 'CAPTURE');
       return view;
     }
     const error = { code: outcome.code, message: outcome.message };
     lastError = error;
     if (outcome.kind === 'failed') {
       log.warn('capture failed permanently', { paymentOrderId: input.paymentOrderId, code: outcome.code, attempt });
-      await report('AUTH_RELEASE');
-      await transition('CAPTURE_FAILED', error);
+      await transition('CAPTURE_FAILED', error, 'AUTH_RELEASE');
       return view;
     }
     if (attempt === input.backoff.attemptsMax) break;
@@ -120,7 +122,6 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
   }
 
   log.warn('capture attempts exhausted', { paymentOrderId: input.paymentOrderId, attempts: view.attempts });
-  await report('AUTH_RELEASE');
-  await transition('CAPTURE_FAILED', lastError ?? { code: 'ATTEMPTS_EXHAUSTED', message: 'capture attempts exhausted' });
+  await transition('CAPTURE_FAILED', lastError ?? { code: 'ATTEMPTS_EXHAUSTED', message: 'capture attempts exhausted' }, 'AUTH_RELEASE');
   return view;
 }
