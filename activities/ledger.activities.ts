@@ -8,11 +8,13 @@
  * died before reporting success) finds its entries by batch id and reports them again, so they
  * are still published. Entries written by an earlier batch are not re-published by a later one.
  *
- * Emission is at-least-once: the workflow calls publish only after commit returned, and Temporal
- * retries publish (no attempt limit, bounded interval) until Kafka acknowledges it. If the worker
- * dies between commit and publish, the workflow's history still holds the commit's result and the
- * publish activity is scheduled on another worker; if Kafka is down for minutes, the activity keeps
- * retrying. The event id is the batch id, so consumers can drop duplicates.
+ * Emission is at-least-once: the ledger workflow runs commit and publish as one activity, which
+ * completes only when Kafka has acknowledged the event, and Temporal retries it (no attempt limit,
+ * bounded interval). If the worker dies between commit and publish, the activity times out and
+ * runs again on another worker: the commit finds the batch's entries, the publish sends them. If
+ * Kafka is down for minutes, the activity keeps retrying and the workflow keeps collecting facts.
+ * Batches of one seller are published in commit order, one at a time. The event id is the batch
+ * id, so consumers can drop duplicates.
  */
 import { asc, eq } from 'drizzle-orm';
 import type { LazyProducer } from '../kafka/client';
@@ -27,7 +29,7 @@ export type CommitBatchInput = { sellerId: string; batchId: string; facts: Ledge
 export type CommitBatchResult = { batchId: string; sellerId: string; committedAt: string; entries: LedgerEntryData[]; traceparent?: string };
 
 export function createLedgerActivities(deps: { db: Database; producer: LazyProducer; topic: string }) {
-  return {
+  const activities = {
     async commitLedgerBatch(input: CommitBatchInput): Promise<CommitBatchResult> {
       const entries = new Map<string, JournalEntry>();
       for (const fact of input.facts) {
@@ -91,5 +93,18 @@ export function createLedgerActivities(deps: { db: Database; producer: LazyProdu
         messages: [{ key: batch.sellerId, value: JSON.stringify(event), headers: { eventId: event.eventId, eventType: event.eventType } }],
       });
     },
+
+    /**
+     * Both steps in one activity, which is what the ledger workflow runs: one round trip through
+     * Temporal per batch instead of two. It completes only once Kafka has acknowledged the event;
+     * if publishing fails, the retry commits again (a no-op that finds the batch's entries) and
+     * publishes again.
+     */
+    async commitAndPublishLedgerBatch(input: CommitBatchInput): Promise<{ entries: number }> {
+      const committed = await activities.commitLedgerBatch(input);
+      if (committed.entries.length > 0) await activities.publishLedgerEntries(committed);
+      return { entries: committed.entries.length };
+    },
   };
+  return activities;
 }

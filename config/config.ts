@@ -31,7 +31,11 @@ export const configSchema = z.object({
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   WORKER_MAX_CONCURRENT_ACTIVITIES: int(1, 2000).default(200),
-  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int(1, 2000).default(100),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: int(2, 2000).default(100),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: int(1, 2000).default(200),
+  WORKER_WORKFLOW_TASK_POLLS: int(2, 200).default(40),
+  WORKER_NON_STICKY_POLL_RATIO: z.coerce.number().min(0.1).max(1).default(0.5),
+  WORKER_ACTIVITY_TASK_POLLS: int(1, 200).default(10),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   WORKER_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
 
@@ -62,7 +66,7 @@ export const configSchema = z.object({
 
   PLATFORM_COMMISSION_BPS: int(0, 10_000).default(0),
   LEDGER_BATCH_MAX_ITEMS: int(1, 5_000).default(100),
-  LEDGER_BATCH_MAX_WAIT_MS: int(1, 60_000).default(200),
+  LEDGER_BATCH_MAX_WAIT_MS: int(0, 60_000).default(0),
   LEDGER_HISTORY_EVENTS_MAX: int(100, 50_000).default(10_000),
 
   AGGREGATOR_METRICS_PORT: int(0, 65535).default(9465),

@@ -1,7 +1,13 @@
 /**
- * Kafka clients (kafkajs). The producer is idempotent with acks from all in-sync replicas, and
- * connects lazily: a worker starts even while Kafka is down, and publishing activities fail (and
- * are retried by Temporal) until it is back.
+ * Kafka clients (kafkajs). The producer waits for acks from all in-sync replicas and connects
+ * lazily: a worker starts even while Kafka is down, and publishing activities fail (and are
+ * retried by Temporal) until it is back.
+ *
+ * It is deliberately not kafkajs's idempotent producer: that one allows a single request in
+ * flight per producer, which serialised every seller's publish in the worker behind one another.
+ * Per-seller order does not need it (a seller's ledger workflow publishes one batch at a time and
+ * waits for the ack), and duplicates from a producer retry are already handled downstream
+ * (deterministic event and entry ids, watermarks).
  */
 import { Kafka, logLevel, type Producer, type ProducerRecord, type RecordMetadata } from 'kafkajs';
 
@@ -19,7 +25,7 @@ export function createKafka(options: { brokers: string[]; clientId: string }): K
 export type LazyProducer = Pick<Producer, 'send'> & { disconnect: () => Promise<void> };
 
 export function createLazyProducer(kafka: Kafka): LazyProducer {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
   let connecting: Promise<void> | undefined;
   const ensure = () => {
     connecting ??= producer.connect().catch((err: unknown) => {

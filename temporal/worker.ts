@@ -69,6 +69,12 @@ export async function createWorkerRuntime(
     activities,
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    // New workflows' first tasks arrive on the normal (non-sticky) queue; with the SDK's default
+    // (10 polls, ratio 0.2) only two pollers served it and tasks waited there for seconds.
+    maxConcurrentWorkflowTaskPolls: Math.min(config.WORKER_WORKFLOW_TASK_POLLS, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS),
+    nonStickyToStickyPollRatio: config.WORKER_NON_STICKY_POLL_RATIO,
+    maxConcurrentActivityTaskPolls: config.WORKER_ACTIVITY_TASK_POLLS,
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
   });
 

@@ -21,13 +21,25 @@ export async function seedAuthorizedPayment(db: Database, pspBaseUrl: string, op
   return orders;
 }
 
-/** Collects LedgerEntriesRecorded events from a topic, from the beginning. */
+/**
+ * Collects LedgerEntriesRecorded events from a topic, from the beginning. Anything else on the
+ * topic (other tests put poison messages there on purpose) is skipped.
+ */
 export async function collectLedgerEvents(brokers: string[], topic: string): Promise<{ events: LedgerEntriesRecordedEvent[]; stop: () => Promise<void> }> {
   const kafka = new Kafka({ clientId: 'payorch-test-collector', brokers, logLevel: logLevel.NOTHING });
   const consumer: Consumer = kafka.consumer({ groupId: uniqueId('collector'), sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   const events: LedgerEntriesRecordedEvent[] = [];
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void events.push(JSON.parse(message.value!.toString()) as LedgerEntriesRecordedEvent) });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      try {
+        const event = JSON.parse(message.value?.toString() ?? '') as Partial<LedgerEntriesRecordedEvent>;
+        if (event.eventType === 'LedgerEntriesRecorded' && Array.isArray(event.data?.entries)) events.push(event as LedgerEntriesRecordedEvent);
+      } catch {
+        // not JSON: not an event
+      }
+    },
+  });
   return { events, stop: () => consumer.disconnect() };
 }
