@@ -15,6 +15,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'demo-client', scope: 'payments:write payments:read', ttlSeconds: 600 });
   const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
+  const balanceJwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'demo-operator', scope: 'balances:read', ttlSeconds: 600 });
   const body = {
     buyerId: 'buyer-demo',
     orderId: `order-${randomUUID().slice(0, 8)}`,
@@ -70,6 +71,22 @@ async function main(): Promise<void> {
   await pool.end();
   console.log(`Ledger: ${rows.length} journal entries for this payment`);
   for (const r of rows) console.log(`  ${r.id}: ${r.postings}`);
+
+  // The balances the sellers see, once the aggregator has applied the ledger events.
+  console.log('Seller balances (GET /api/v1/sellers/{sellerId}/balance):');
+  for (const order of payment!.paymentOrders) {
+    const deadline = Date.now() + 10_000;
+    let line = '';
+    for (;;) {
+      const r = await fetch(`${config.API_BASE_URL}/api/v1/sellers/${order.sellerId}/balance`, { headers: { authorization: `Bearer ${balanceJwt}` } });
+      const body = (await r.json()) as { balances: Array<{ accountCode: string; balance: { quantity: number; currency: string }; lastAppliedEntryId: string }> };
+      const b = body.balances[0];
+      line = b ? `${b.accountCode} = ${b.balance.quantity} ${b.balance.currency} (last entry ${b.lastAppliedEntryId})` : '(no entries yet)';
+      if (b?.lastAppliedEntryId.startsWith('CAPTURE:') || b?.lastAppliedEntryId.startsWith('AUTH_RELEASE:') || Date.now() > deadline || order.status !== 'CAPTURED') break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    console.log(`  ${order.sellerId}: ${line}`);
+  }
 }
 
 main().catch((err: unknown) => {
