@@ -51,7 +51,7 @@ export const configSchema = z.object({
   API_BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(64 * 1024),
   IDEMPOTENCY_LEASE_MS: int(1_000, 3_600_000).default(30_000),
   OUTBOX_RELAY_INTERVAL_MS: int(50, 60_000).default(1_000),
-  OUTBOX_RELAY_MIN_AGE_MS: int(0, 600_000).default(2_000),
+  OUTBOX_RELAY_MIN_AGE_MS: int(0, 600_000).default(10_000),
   OUTBOX_RELAY_BATCH_MAX: int(1, 10_000).default(200),
 
   AUTH_MODE: z.enum(['dev', 'jwks']).default('dev'),

@@ -20,6 +20,20 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
   const sampleMax = options.sampleMax ?? 10;
   const scope = options.paymentIds ? sql`po.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`;
   const settled = sql`po.updated_at < now() - make_interval(secs => ${options.graceMs / 1000}) and ${scope}`;
+  /** Orders in `status` (settled, in scope) whose entries are not exactly the expected ones. */
+  const orderEntriesCheck = (status: string, want: { holds: number; captures: number; releases: number }): [string, SQL] => [
+    `every ${status} order has ${want.holds} AUTH_HOLD, ${want.captures} CAPTURE and ${want.releases} AUTH_RELEASE entries`,
+    sql`select po.id as payment_order_id,
+               count(*) filter (where je.entry_type = 'AUTH_HOLD') as auth_holds,
+               count(*) filter (where je.entry_type = 'CAPTURE') as captures,
+               count(*) filter (where je.entry_type = 'AUTH_RELEASE') as releases
+          from payment_orders po left join journal_entries je on je.payment_order_id = po.id
+         where po.status = ${status} and ${settled}
+         group by po.id
+        having count(*) filter (where je.entry_type = 'AUTH_HOLD') <> ${want.holds}
+            or count(*) filter (where je.entry_type = 'CAPTURE') <> ${want.captures}
+            or count(*) filter (where je.entry_type = 'AUTH_RELEASE') <> ${want.releases}`,
+  ];
   const checks: Array<[string, SQL]> = [
     [
       'every journal entry balances per currency',
@@ -37,32 +51,8 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
       'every journal entry has at least two postings',
       sql`select je.id from journal_entries je left join postings p on p.journal_entry_id = je.id group by je.id having count(p.id) < 2`,
     ],
-    [
-      'every CAPTURED order has exactly one AUTH_HOLD and one CAPTURE, and no AUTH_RELEASE',
-      sql`select po.id as payment_order_id,
-                 count(*) filter (where je.entry_type = 'AUTH_HOLD') as auth_holds,
-                 count(*) filter (where je.entry_type = 'CAPTURE') as captures,
-                 count(*) filter (where je.entry_type = 'AUTH_RELEASE') as releases
-            from payment_orders po left join journal_entries je on je.payment_order_id = po.id
-           where po.status = 'CAPTURED' and ${settled}
-           group by po.id
-          having count(*) filter (where je.entry_type = 'AUTH_HOLD') <> 1
-              or count(*) filter (where je.entry_type = 'CAPTURE') <> 1
-              or count(*) filter (where je.entry_type = 'AUTH_RELEASE') <> 0`,
-    ],
-    [
-      'every CAPTURE_FAILED order has AUTH_HOLD and AUTH_RELEASE, and no CAPTURE',
-      sql`select po.id as payment_order_id,
-                 count(*) filter (where je.entry_type = 'AUTH_HOLD') as auth_holds,
-                 count(*) filter (where je.entry_type = 'CAPTURE') as captures,
-                 count(*) filter (where je.entry_type = 'AUTH_RELEASE') as releases
-            from payment_orders po left join journal_entries je on je.payment_order_id = po.id
-           where po.status = 'CAPTURE_FAILED' and ${settled}
-           group by po.id
-          having count(*) filter (where je.entry_type = 'AUTH_HOLD') <> 1
-              or count(*) filter (where je.entry_type = 'CAPTURE') <> 0
-              or count(*) filter (where je.entry_type = 'AUTH_RELEASE') <> 1`,
-    ],
+    orderEntriesCheck('CAPTURED', { holds: 1, captures: 1, releases: 0 }),
+    orderEntriesCheck('CAPTURE_FAILED', { holds: 1, captures: 0, releases: 1 }),
     [
       'no order of a DECLINED payment has any entry',
       sql`select je.id from journal_entries je join payment_orders po on po.id = je.payment_order_id join payments p on p.id = po.payment_id where p.status = 'DECLINED' and ${scope}`,
