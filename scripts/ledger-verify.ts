@@ -8,6 +8,12 @@ import { loadConfigOrExit } from '../config/config';
 import { createDb } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 
+// A closed pipe (`ledger:verify | head`) is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { 'grace-ms': { type: 'string', default: '5000' }, json: { type: 'boolean', default: false } } });
   const graceMs = Number(values['grace-ms']);
