@@ -21,6 +21,7 @@ import type { LazyProducer } from '../kafka/client';
 import type { Database } from '../db/client';
 import { journalEntries, postings } from '../db/schema';
 import { parseMinor } from '../domain/money';
+import { ledgerBatchSize, ledgerCommitDuration } from '../observability/metrics';
 import { postingsFor, type JournalEntry } from '../ledger/journal';
 import type { LedgerEntriesRecordedEvent, LedgerEntryData } from '../ledger/events';
 import type { LedgerFactPayload } from '../workflows/contracts';
@@ -36,6 +37,7 @@ export function createLedgerActivities(deps: { db: Database; producer: LazyProdu
         const entry = postingsFor({ ...fact, amountMinor: parseMinor(fact.amountMinor) });
         entries.set(entry.id, entry);
       }
+      const commitStarted = process.hrtime.bigint();
       const mine = await deps.db.transaction(async (tx) => {
         const inserted = await tx
           .insert(journalEntries)
@@ -55,6 +57,7 @@ export function createLedgerActivities(deps: { db: Database; producer: LazyProdu
           .where(eq(journalEntries.batchId, input.batchId))
           .orderBy(asc(postings.id));
       });
+      ledgerCommitDuration.observe(Number(process.hrtime.bigint() - commitStarted) / 1e9);
       const byEntry = new Map<string, LedgerEntryData>();
       let committedAt = new Date(0);
       for (const row of mine) {
@@ -68,6 +71,7 @@ export function createLedgerActivities(deps: { db: Database; producer: LazyProdu
         }
         data.postings.push({ postingId: row.postingId.toString(), accountCode: row.accountCode, direction: row.direction as 'DEBIT' | 'CREDIT', amountMinor: row.amountMinor.toString(), currency: row.currency });
       }
+      ledgerBatchSize.observe(byEntry.size);
       return {
         batchId: input.batchId,
         sellerId: input.sellerId,

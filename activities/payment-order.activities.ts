@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
+import { captureAttempts, paymentOrdersFinal } from '../observability/metrics';
 import { paymentOrders, payments } from '../db/schema';
 import {
   canTransition,
@@ -74,7 +75,13 @@ export function createPaymentOrderActivities(deps: { db: Database; reportLedgerF
      */
     async advancePaymentOrder(input: AdvanceInput): Promise<TransitionResult> {
       if (input.ledgerFact) await deps.reportLedgerFact(input.ledgerFact);
-      return recordTransition(input.transition);
+      const result = await recordTransition(input.transition);
+      const { to, attempts } = input.transition;
+      if (result.applied && (to === 'CAPTURED' || to === 'CAPTURE_FAILED')) {
+        paymentOrdersFinal.inc({ status: to });
+        captureAttempts.observe({ status: to }, attempts);
+      }
+      return result;
     },
   };
 }

@@ -26,6 +26,10 @@ export const metrics = {
 
 const CONNECTION_ERROR = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|connect|Stream isn't writeable|MaxRetriesPerRequest|Connection terminated/i;
 
+// Expose every reason from the start (as 0), so dashboards and alerts see the series before the
+// first dead letter.
+for (const reason of ['invalid', 'apply-failed']) metrics.dlq.inc({ reason }, 0);
+
 export type AggregatorOptions = { topic: string; groupId: string; applyAttemptsMax: number };
 
 export function createAggregatorConsumer(deps: { kafka: Kafka; store: BalanceStore; log: Logger; options: AggregatorOptions }) {

@@ -5,7 +5,7 @@
  */
 import express from 'express';
 import { Redis } from 'ioredis';
-import { collectDefaultMetrics } from 'prom-client';
+import { collectDefaultMetrics, Gauge } from 'prom-client';
 import { loadConfigOrExit } from '../config/config';
 import { createDb } from '../db/client';
 import { createKafka } from '../kafka/client';
@@ -24,6 +24,15 @@ async function main(): Promise<void> {
   const store = createBalanceStore({ redis, db, keyPrefix: config.BALANCE_REDIS_PREFIX });
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-aggregator` });
   const consumer = createAggregatorConsumer({ kafka, store, log, options: { topic: config.LEDGER_TOPIC, groupId: config.AGGREGATOR_GROUP_ID, applyAttemptsMax: config.AGGREGATOR_APPLY_ATTEMPTS_MAX } });
+
+  // Consumer lag, read from Kafka at scrape time.
+  new Gauge({
+    name: 'aggregator_consumer_lag',
+    help: 'Messages of the ledger topic not yet committed by this consumer group',
+    async collect() {
+      this.set(await consumer.lag().catch(() => Number.NaN));
+    },
+  });
 
   await store.ensureEpoch().catch((err: unknown) => log.warn({ err }, 'balance epoch not ready yet; the consumer will retry'));
   await consumer.start();

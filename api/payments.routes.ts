@@ -2,6 +2,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Authenticator, Principal } from './auth';
 import { IDEMPOTENCY_KEY_PATTERN, validateCreatePayment } from './payment.validation';
+import { checkoutDuration } from '../observability/metrics';
 import { PROBLEM_CONTENT_TYPE, Problem } from './problem';
 import type { createPaymentsService } from './payments.service';
 
@@ -24,7 +25,18 @@ export function paymentsRouter(deps: {
   const router = express.Router();
   const json = express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] });
 
-  router.post('/api/v1/payments', deps.auth.authenticate, deps.auth.requireScope('payments:write'), requireJson, json, async (req, res) => {
+  // Latency of every checkout request, whatever its end, labelled by outcome.
+  const timeCheckout: express.RequestHandler = (_req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const status = res.statusCode;
+      const outcome = status === 202 ? (res.getHeader('idempotent-replayed') ? 'replayed' : 'accepted') : status === 402 ? 'declined' : status === 503 ? 'unavailable' : status >= 500 ? 'error' : 'rejected';
+      checkoutDuration.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    });
+    next();
+  };
+
+  router.post('/api/v1/payments', timeCheckout, deps.auth.authenticate, deps.auth.requireScope('payments:write'), requireJson, json, async (req, res) => {
     const key = req.header('idempotency-key');
     if (key === undefined || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
       throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'The Idempotency-Key header is required: 1-128 characters of [A-Za-z0-9._:-].', {

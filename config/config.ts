@@ -37,6 +37,7 @@ export const configSchema = z.object({
   WORKER_NON_STICKY_POLL_RATIO: z.coerce.number().min(0.1).max(1).default(0.5),
   WORKER_ACTIVITY_TASK_POLLS: int(1, 200).default(10),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
+  WORKER_SDK_METRICS_PORT: int(0, 65535).default(9466),
   WORKER_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
 
   PSP_BASE_URL: z.string().url().default('http://127.0.0.1:14010'),

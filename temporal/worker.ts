@@ -3,12 +3,14 @@
  * factories, and creates the Worker plus the outbox relay. Used by the worker process and by tests
  * that need a worker with the real activities.
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config/config';
 import { createDb, type DbHandle } from '../db/client';
 import { createKafka, createLazyProducer, type LazyProducer } from '../kafka/client';
 import type { Logger } from '../observability/logger';
+import { withPspMetrics } from '../observability/metrics';
+import { temporalLoggerFor } from '../observability/temporal-logger';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { createLedgerActivities } from '../activities/ledger.activities';
 import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
@@ -38,10 +40,13 @@ export async function createWorkerRuntime(
   overrides: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> = {},
 ): Promise<WorkerRuntime> {
   if (!runtimeInstalled) {
-    const levels: Record<string, LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR', silent: 'ERROR' };
     Runtime.install({
-      logger: new DefaultLogger(levels[config.LOG_LEVEL] ?? 'INFO'),
-      telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+      logger: temporalLoggerFor(log),
+      telemetryOptions: {
+        logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+        // The SDK's own worker metrics (task latencies, slots, polls), in Prometheus format.
+        ...(config.WORKER_SDK_METRICS_PORT > 0 ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.WORKER_SDK_METRICS_PORT}` } } } : {}),
+      },
     });
     runtimeInstalled = true;
   }
@@ -56,7 +61,7 @@ export async function createWorkerRuntime(
     settings: { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX },
   });
   const activities = {
-    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS }) }),
+    ...createPspActivities({ psp: withPspMetrics(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })) }),
     ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFact: (fact) => ledgerSignal.reportLedgerFact(fact) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
   };

@@ -37,7 +37,7 @@ export default async function globalSetup(): Promise<void> {
   });
   await kafkaAdmin.disconnect();
 
-  const [pspPort, apiPort, workerPort, aggregatorPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [pspPort, apiPort, workerPort, aggregatorPort, sdkMetricsPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const env: Record<string, string> = {
     ...stack,
     NODE_ENV: 'test',
@@ -52,6 +52,7 @@ export default async function globalSetup(): Promise<void> {
     API_PORT: String(apiPort),
     API_BASE_URL: `http://127.0.0.1:${apiPort}`,
     WORKER_METRICS_PORT: String(workerPort),
+    WORKER_SDK_METRICS_PORT: String(sdkMetricsPort),
     AGGREGATOR_METRICS_PORT: String(aggregatorPort),
     AGGREGATOR_SNAPSHOT_INTERVAL_MS: '500',
     CAPTURE_BACKOFF_BASE_MS: '20',

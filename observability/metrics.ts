@@ -1,0 +1,61 @@
+/**
+ * The application's Prometheus metrics (prom-client, default registry), defined once. Each process
+ * exposes the ones it updates at /metrics; the Temporal SDK's own worker metrics are served by the
+ * SDK on WORKER_SDK_METRICS_PORT.
+ */
+import { Counter, Histogram } from 'prom-client';
+import type { CaptureOutcome, PaymentServiceProvider } from '../psp/psp.port';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const checkoutDuration = new Histogram({
+  name: 'payorch_checkout_duration_seconds',
+  help: 'POST /api/v1/payments latency by outcome (accepted, declined, replayed, rejected, unavailable, error)',
+  labelNames: ['outcome'] as const,
+  buckets: LATENCY_BUCKETS,
+});
+
+export const pspCallDuration = new Histogram({
+  name: 'payorch_psp_call_duration_seconds',
+  help: 'PSP call latency by operation and normalised outcome',
+  labelNames: ['operation', 'outcome'] as const,
+  buckets: LATENCY_BUCKETS,
+});
+
+export const pspCalls = new Counter({ name: 'payorch_psp_calls_total', help: 'PSP calls by operation and normalised outcome', labelNames: ['operation', 'outcome'] as const });
+
+export const captureAttempts = new Histogram({ name: 'payorch_capture_attempts', help: 'PSP capture attempts a PaymentOrder needed before its final status', labelNames: ['status'] as const, buckets: [1, 2, 3, 4, 5, 7, 10] });
+
+export const paymentOrdersFinal = new Counter({ name: 'payorch_payment_orders_final_total', help: 'PaymentOrders that reached a final status', labelNames: ['status'] as const });
+
+export const ledgerBatchSize = new Histogram({ name: 'payorch_ledger_batch_size', help: 'Journal entries per committed ledger batch', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500] });
+
+export const ledgerCommitDuration = new Histogram({ name: 'payorch_ledger_commit_duration_seconds', help: 'Duration of a ledger batch commit transaction', buckets: LATENCY_BUCKETS });
+
+/** Decorates a PSP adapter with call metrics; the port stays the same. */
+export function withPspMetrics(psp: PaymentServiceProvider): PaymentServiceProvider {
+  const observe = (operation: string, outcome: string, started: bigint) => {
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    pspCallDuration.observe({ operation, outcome }, seconds);
+    pspCalls.inc({ operation, outcome });
+  };
+  return {
+    async authorize(request) {
+      const started = process.hrtime.bigint();
+      try {
+        const outcome = await psp.authorize(request);
+        observe('authorize', outcome.kind, started);
+        return outcome;
+      } catch (err) {
+        observe('authorize', 'unavailable', started);
+        throw err;
+      }
+    },
+    async capture(request): Promise<CaptureOutcome> {
+      const started = process.hrtime.bigint();
+      const outcome = await psp.capture(request);
+      observe('capture', outcome.kind, started);
+      return outcome;
+    },
+  };
+}
