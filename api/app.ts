@@ -4,6 +4,7 @@
  * can run it in-process against the real stack.
  */
 import { randomBytes } from 'node:crypto';
+import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import express from 'express';
 import type { Logger } from '../observability/logger';
 import { probeRouter, type Check } from '../observability/readiness';
@@ -26,6 +27,7 @@ export type AppDeps = {
 };
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+const tracer = trace.getTracer('payorch-api');
 
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
@@ -33,13 +35,25 @@ export function createApp(deps: AppDeps): express.Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  // Continue the caller's trace when it sends a valid traceparent, else start one.
+  // One server span per request, continuing the caller's trace when it sends a valid traceparent.
+  // Its trace id is the problem+json traceId. Without a tracer provider (tracing off) the span
+  // is not recording and a random trace id is made up instead, so errors still carry one.
   app.use((req, res, next) => {
-    const incoming = TRACEPARENT.exec(req.header('traceparent') ?? '');
-    const traceId = incoming?.[1] ?? randomBytes(16).toString('hex');
-    res.locals.traceId = traceId;
-    res.locals.traceparent = `00-${traceId}-${randomBytes(8).toString('hex')}-01`;
-    next();
+    const parent = propagation.extract(context.active(), req.headers);
+    tracer.startActiveSpan(`${req.method} ${req.path.slice(0, 100)}`, { kind: SpanKind.SERVER, attributes: { 'http.method': req.method, 'http.target': req.originalUrl.slice(0, 200) } }, parent, (span) => {
+      const spanContext = span.spanContext();
+      const incoming = TRACEPARENT.exec(req.header('traceparent') ?? '');
+      const traceId = isSpanContextValid(spanContext) ? spanContext.traceId : (incoming?.[1] ?? randomBytes(16).toString('hex'));
+      const spanId = isSpanContextValid(spanContext) ? spanContext.spanId : randomBytes(8).toString('hex');
+      res.locals.traceId = traceId;
+      res.locals.traceparent = `00-${traceId}-${spanId}-01`;
+      res.on('finish', () => {
+        span.setAttribute('http.status_code', res.statusCode);
+        if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+      });
+      next();
+    });
   });
 
   app.use(probeRouter(deps.checks));

@@ -6,6 +6,7 @@ import { createDb } from '../db/client';
 import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
 import { withPspMetrics } from '../observability/metrics';
+import { startTracing } from '../observability/tracing';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { connectTemporalClient } from '../temporal/client';
 import { createPaymentOrderStarter } from '../temporal/payment-order-starter';
@@ -19,6 +20,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const log = createLogger({ name: 'api', level: config.LOG_LEVEL });
   collectDefaultMetrics();
+  const tracing = startTracing({ serviceName: 'payorch-api', enabled: config.OTEL_TRACES_ENABLED, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, applicationName: 'payorch-api' });
   const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 });
@@ -72,7 +74,7 @@ async function main(): Promise<void> {
   const shutdown = () => {
     log.info('API shutting down');
     server.close(() => {
-      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit()]).then(() => process.exit(0));
+      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit(), tracing?.shutdown()]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -3,6 +3,7 @@
  * exposes the ones it updates at /metrics; the Temporal SDK's own worker metrics are served by the
  * SDK on WORKER_SDK_METRICS_PORT.
  */
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Counter, Histogram } from 'prom-client';
 import type { CaptureOutcome, PaymentServiceProvider } from '../psp/psp.port';
 
@@ -32,30 +33,30 @@ export const ledgerBatchSize = new Histogram({ name: 'payorch_ledger_batch_size'
 
 export const ledgerCommitDuration = new Histogram({ name: 'payorch_ledger_commit_duration_seconds', help: 'Duration of a ledger batch commit transaction', buckets: LATENCY_BUCKETS });
 
-/** Decorates a PSP adapter with call metrics; the port stays the same. */
+const tracer = trace.getTracer('payorch-psp');
+
+/** Decorates a PSP adapter with call metrics and a client span per call; the port stays the same. */
 export function withPspMetrics(psp: PaymentServiceProvider): PaymentServiceProvider {
-  const observe = (operation: string, outcome: string, started: bigint) => {
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    pspCallDuration.observe({ operation, outcome }, seconds);
-    pspCalls.inc({ operation, outcome });
-  };
-  return {
-    async authorize(request) {
+  const call = <T extends { kind: string }>(operation: string, reference: string, run: () => Promise<T>): Promise<T> =>
+    tracer.startActiveSpan(`psp.${operation}`, { kind: SpanKind.CLIENT, attributes: { 'psp.reference': reference } }, async (span) => {
       const started = process.hrtime.bigint();
+      let outcome = 'unavailable';
       try {
-        const outcome = await psp.authorize(request);
-        observe('authorize', outcome.kind, started);
-        return outcome;
+        const result = await run();
+        outcome = result.kind;
+        return result;
       } catch (err) {
-        observe('authorize', 'unavailable', started);
+        span.setStatus({ code: SpanStatusCode.ERROR });
         throw err;
+      } finally {
+        span.setAttribute('psp.outcome', outcome);
+        span.end();
+        pspCallDuration.observe({ operation, outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+        pspCalls.inc({ operation, outcome });
       }
-    },
-    async capture(request): Promise<CaptureOutcome> {
-      const started = process.hrtime.bigint();
-      const outcome = await psp.capture(request);
-      observe('capture', outcome.kind, started);
-      return outcome;
-    },
+    });
+  return {
+    authorize: (request) => call('authorize', request.reference, () => psp.authorize(request)),
+    capture: (request): Promise<CaptureOutcome> => call('capture', request.reference, () => psp.capture(request)),
   };
 }

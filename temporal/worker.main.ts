@@ -10,13 +10,15 @@ import { createDb } from '../db/client';
 import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
 import { probeRouter } from '../observability/readiness';
+import { startTracing } from '../observability/tracing';
 import { createWorkerRuntime } from './worker';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const log = createLogger({ name: 'worker', level: config.LOG_LEVEL });
   collectDefaultMetrics();
-  const runtime = await createWorkerRuntime(config, log);
+  const tracing = startTracing({ serviceName: 'payorch-worker', enabled: config.OTEL_TRACES_ENABLED, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const runtime = await createWorkerRuntime(config, log, { tracing });
 
   const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker-probe` }).admin();
   const probeDb = createDb({ url: config.DATABASE_URL, poolMax: 1, applicationName: 'payorch-worker-probe' });
@@ -43,6 +45,7 @@ async function main(): Promise<void> {
   server.close();
   await kafkaAdmin.disconnect().catch(() => undefined);
   await probeDb.pool.end();
+  await tracing?.shutdown();
   log.info('worker stopped');
 }
 

@@ -10,6 +10,8 @@ import { createDb, type DbHandle } from '../db/client';
 import { createKafka, createLazyProducer, type LazyProducer } from '../kafka/client';
 import type { Logger } from '../observability/logger';
 import { withPspMetrics } from '../observability/metrics';
+import type { Tracing } from '../observability/tracing';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { temporalLoggerFor } from '../observability/temporal-logger';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { createLedgerActivities } from '../activities/ledger.activities';
@@ -34,20 +36,27 @@ export function backoffFromConfig(config: Config) {
 
 let runtimeInstalled = false;
 
-export async function createWorkerRuntime(
-  config: Config,
-  log: Logger,
-  overrides: Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> = {},
-): Promise<WorkerRuntime> {
+export type WorkerRuntimeOptions = Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> & {
+  tracing?: Tracing;
+  /** Run the outbox relay with the worker (default true). */
+  relay?: boolean;
+};
+
+export async function createWorkerRuntime(config: Config, log: Logger, overrides: WorkerRuntimeOptions = {}): Promise<WorkerRuntime> {
   if (!runtimeInstalled) {
-    Runtime.install({
-      logger: temporalLoggerFor(log),
-      telemetryOptions: {
-        logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
-        // The SDK's own worker metrics (task latencies, slots, polls), in Prometheus format.
-        ...(config.WORKER_SDK_METRICS_PORT > 0 ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.WORKER_SDK_METRICS_PORT}` } } } : {}),
-      },
-    });
+    // The process-wide SDK runtime; a host that installed one already (a test) keeps its own.
+    try {
+      Runtime.install({
+        logger: temporalLoggerFor(log),
+        telemetryOptions: {
+          logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+          // The SDK's own worker metrics (task latencies, slots, polls), in Prometheus format.
+          ...(config.WORKER_SDK_METRICS_PORT > 0 ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.WORKER_SDK_METRICS_PORT}` } } } : {}),
+        },
+      });
+    } catch (err) {
+      if (!(err instanceof Error && err.name === 'IllegalStateError')) throw err;
+    }
     runtimeInstalled = true;
   }
   const dbHandle = createDb({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, applicationName: 'payorch-worker' });
@@ -81,6 +90,15 @@ export async function createWorkerRuntime(
     nonStickyToStickyPollRatio: config.WORKER_NON_STICKY_POLL_RATIO,
     maxConcurrentActivityTaskPolls: config.WORKER_ACTIVITY_TASK_POLLS,
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
+    ...(overrides.tracing
+      ? {
+          interceptors: {
+            workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')],
+            activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
+          },
+          sinks: { exporter: makeWorkflowExporter(overrides.tracing.spanProcessor, overrides.tracing.resource) },
+        }
+      : {}),
   });
 
   const starter = createPaymentOrderStarter({
@@ -96,7 +114,7 @@ export async function createWorkerRuntime(
     dbHandle,
     producer,
     async run() {
-      const stopRelay = starter.runRelay({ intervalMs: config.OUTBOX_RELAY_INTERVAL_MS, minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS, batchMax: config.OUTBOX_RELAY_BATCH_MAX });
+      const stopRelay = overrides.relay === false ? () => Promise.resolve() : starter.runRelay({ intervalMs: config.OUTBOX_RELAY_INTERVAL_MS, minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS, batchMax: config.OUTBOX_RELAY_BATCH_MAX });
       try {
         await worker.run();
       } finally {
