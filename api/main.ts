@@ -15,6 +15,7 @@ import { createBalanceStore } from '../aggregator/balance-store';
 import { createApp } from './app';
 import { createAuthenticator } from './auth';
 import { createPaymentsService } from './payments.service';
+import { clientErrorResponse } from './problem';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -67,6 +68,10 @@ async function main(): Promise<void> {
   server.on('error', (err) => {
     log.fatal({ err }, 'API could not listen');
     process.exit(1);
+  });
+  server.on('clientError', (err: Error & { code?: string }, socket) => {
+    if (socket.writable) socket.end(clientErrorResponse(err));
+    else socket.destroy();
   });
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;

@@ -62,6 +62,25 @@ describe('checkout validation', () => {
     expect(pointers).toEqual(expect.arrayContaining(['/buyerId', '/totalAmount/currency', '/paymentOrders/0/amount/quantity', '/paymentOrders/1/sellerId', '/extra']));
   });
 
+  test('money must be written as plain integers in the raw body (no exponent, no fraction)', () => {
+    for (const text of ['3e3', '3000.0', '3E+3']) {
+      const raw = JSON.stringify(valid()).replace('"quantity":3000', `"quantity":${text}`);
+      const result = validateCreatePayment(JSON.parse(raw), raw);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.errors.map((e) => e.detail).join()).toMatch(new RegExp(`without fraction or exponent \\(found ${text.replace('+', '\\+')}\\)`));
+    }
+    const raw = JSON.stringify(valid());
+    expect(validateCreatePayment(JSON.parse(raw), raw).ok).toBe(true);
+  });
+
+  test('at most 50 violations are listed, then a summary', () => {
+    const body: any = { ...valid() };
+    for (let i = 0; i < 200; i++) body[`extra${i}`] = i;
+    const errors = errorsOf(body);
+    expect(errors).toHaveLength(51);
+    expect(errors[50]!.detail).toMatch(/and \d+ more violation/);
+  });
+
   test('a body that is not an object is rejected without throwing', () => {
     for (const body of [null, 42, 'text', [], true]) expect(errorsOf(body).length).toBeGreaterThan(0);
   });

@@ -85,7 +85,25 @@ function crossFieldErrors(body: unknown): FieldError[] {
 
 export type ValidationResult = { ok: true; value: CreatePaymentRequest } | { ok: false; errors: FieldError[] };
 
-export function validateCreatePayment(body: unknown): ValidationResult {
+/** At most this many violations are listed; a body with more is summarised. */
+export const ERRORS_LISTED_MAX = 50;
+
+/**
+ * JSON allows `3e3` and `3000.0` for 3000. For money that is ambiguous at best (and a float
+ * somewhere upstream at worst), so every `quantity` must be written as a plain integer.
+ */
+function quantityNotationErrors(raw: string | undefined): FieldError[] {
+  if (raw === undefined) return [];
+  const errors: FieldError[] = [];
+  for (const m of raw.matchAll(/"quantity"\s*:\s*(-?[0-9][0-9.eE+-]*)/g)) {
+    if (!/^-?(0|[1-9][0-9]*)$/.test(m[1]!)) {
+      errors.push({ pointer: '', detail: `every quantity must be written as a plain integer of minor units, without fraction or exponent (found ${m[1]!.slice(0, 40)})` });
+    }
+  }
+  return errors;
+}
+
+export function validateCreatePayment(body: unknown, raw?: string): ValidationResult {
   const parsed = createPaymentSchema.safeParse(body);
   const errors: FieldError[] = [];
   if (!parsed.success) {
@@ -98,6 +116,11 @@ export function validateCreatePayment(body: unknown): ValidationResult {
     }
   }
   errors.push(...crossFieldErrors(body));
+  errors.push(...quantityNotationErrors(raw));
+  if (errors.length > ERRORS_LISTED_MAX) {
+    const more = errors.length - ERRORS_LISTED_MAX;
+    errors.splice(ERRORS_LISTED_MAX, more, { pointer: '', detail: `and ${more} more violation(s)` });
+  }
   if (errors.length > 0 || !parsed.success) return { ok: false, errors };
   return { ok: true, value: parsed.data };
 }

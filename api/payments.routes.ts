@@ -23,7 +23,20 @@ export function paymentsRouter(deps: {
   afterResponse?: () => void;
 }): express.Router {
   const router = express.Router();
-  const json = express.json({ limit: deps.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] });
+  const json = express.json({
+    limit: deps.bodyLimitBytes,
+    strict: true,
+    type: ['application/json', 'application/*+json'],
+    // The raw bytes are checked before parsing: they must be valid UTF-8 (a decoder would
+    // silently turn bad bytes into U+FFFD), and money must be written as plain integers.
+    verify: (req, _res, buf) => {
+      try {
+        (req as express.Request & { rawBody?: string }).rawBody = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+      } catch {
+        throw Object.assign(new Error('the body is not valid UTF-8'), { status: 400, type: 'encoding.invalid' });
+      }
+    },
+  });
 
   // Latency of every checkout request, whatever its end, labelled by outcome.
   const timeCheckout: express.RequestHandler = (_req, res, next) => {
@@ -43,7 +56,7 @@ export function paymentsRouter(deps: {
         errors: [{ pointer: 'header:Idempotency-Key', detail: key === undefined ? 'is required' : 'must be 1-128 characters of [A-Za-z0-9._:-]' }],
       });
     }
-    const validation = validateCreatePayment(req.body);
+    const validation = validateCreatePayment(req.body, (req as express.Request & { rawBody?: string }).rawBody);
     if (!validation.ok) {
       throw new Problem(400, 'invalid-request', 'Invalid request', `The request body violates ${validation.errors.length} rule(s); see errors.`, { errors: validation.errors });
     }

@@ -83,6 +83,8 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
         return sendProblem(req, res, new Problem(413, 'payload-too-large', 'Payload too large', `The request body exceeds ${parser.limit ?? 'the limit of'} bytes.`));
       case 'entity.parse.failed':
         return sendProblem(req, res, new Problem(400, 'malformed-json', 'Malformed JSON', 'The request body is not valid JSON.'));
+      case 'encoding.invalid':
+        return sendProblem(req, res, new Problem(400, 'invalid-utf8', 'Invalid encoding', 'The request body is not valid UTF-8.'));
       case 'encoding.unsupported':
       case 'charset.unsupported':
         return sendProblem(req, res, new Problem(415, 'unsupported-media-type', 'Unsupported media type', 'The request body must be UTF-8 encoded application/json.'));
@@ -99,4 +101,22 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
     log.error({ err, traceId: res.locals.traceId }, 'unhandled error');
     sendProblem(req, res, new Problem(500, 'internal-error', 'Internal error', 'An unexpected error occurred; it has been logged with this traceId.'));
   };
+}
+
+/**
+ * Requests Node's HTTP parser rejects before Express sees them (control characters in headers,
+ * oversized headers, malformed request lines) still get a problem+json answer.
+ */
+export function clientErrorResponse(err: Error & { code?: string }): string {
+  const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : 400;
+  const body = JSON.stringify({
+    type: problemType(tooLarge ? 'headers-too-large' : 'bad-request'),
+    title: tooLarge ? 'Request header fields too large' : 'Bad request',
+    status,
+    detail: tooLarge ? 'The request headers exceed the size limit.' : 'The request could not be parsed as HTTP.',
+    instance: '',
+    traceId: '',
+  });
+  return `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }

@@ -1,0 +1,189 @@
+/**
+ * The hostile-input catalogue: malformed, oversized, ambiguous and forged requests against every
+ * endpoint of the run's API process. Each must get the right 4xx as problem+json; afterwards the
+ * process is still up and nothing was persisted for any of them.
+ */
+import net from 'node:net';
+import { Client } from 'pg';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { testConfig, testEnv, token } from './support';
+
+type Case = { name: string; status: number; send: () => Promise<{ status: number; contentType: string | null }> };
+
+const ORDER_PREFIX = 'hostile-';
+const SUB = 'hostile-client';
+
+const body = (overrides: Record<string, unknown> = {}) => ({
+  buyerId: 'hostile-buyer',
+  orderId: `${ORDER_PREFIX}${Math.random().toString(36).slice(2)}`,
+  totalAmount: { quantity: 3000, currency: 'EUR' },
+  paymentOrders: [
+    { sellerId: 'hostile-a', amount: { quantity: 1000, currency: 'EUR' } },
+    { sellerId: 'hostile-b', amount: { quantity: 2000, currency: 'EUR' } },
+  ],
+  ...overrides,
+});
+
+/** Sends raw bytes over a socket (optionally one byte at a time) and reads the status line. */
+function rawRequest(bytes: Buffer, options: { byteDelayMs?: number } = {}): Promise<{ status: number; contentType: string | null }> {
+  const { port } = new URL(testEnv().apiBaseUrl);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    let response = '';
+    socket.setTimeout(20_000, () => socket.destroy(new Error('no answer within 20 s')));
+    socket.on('data', (d) => (response += d.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
+      const contentType = /\r\ncontent-type: ([^\r\n]+)/i.exec(response)?.[1] ?? null;
+      resolve({ status, contentType });
+    });
+    socket.on('connect', async () => {
+      if (!options.byteDelayMs) {
+        socket.end(bytes);
+        return;
+      }
+      for (const byte of bytes) {
+        if (socket.destroyed) return;
+        socket.write(Buffer.from([byte]));
+        await new Promise((r) => setTimeout(r, options.byteDelayMs));
+      }
+      socket.end();
+    });
+  });
+}
+
+const httpRequest = (method: string, path: string, headers: Record<string, string>, payload?: Buffer | string) => {
+  const data = payload === undefined ? Buffer.alloc(0) : Buffer.isBuffer(payload) ? payload : Buffer.from(payload, 'utf8');
+  const head = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', `Content-Length: ${data.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n');
+  return Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), data]);
+};
+
+describe('hostile input catalogue', () => {
+  let jwt: string;
+  let pg: Client;
+  const cases: Case[] = [];
+
+  beforeAll(async () => {
+    jwt = await token({ sub: SUB, scope: 'payments:write payments:read' });
+    pg = new Client({ connectionString: testConfig().DATABASE_URL });
+    await pg.connect();
+  });
+  afterAll(async () => {
+    await pg.end();
+  });
+
+  const post = async (payload: string | Buffer, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': `hostile-${Math.random().toString(36).slice(2)}`, ...headers },
+      body: payload,
+    });
+    await res.arrayBuffer();
+    return { status: res.status, contentType: res.headers.get('content-type') };
+  };
+  const get = async (path: string, auth: string | null = jwt, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${testEnv().apiBaseUrl}${path}`, { headers: { ...(auth === null ? {} : { authorization: `Bearer ${auth}` }), ...headers } });
+    await res.arrayBuffer();
+    return { status: res.status, contentType: res.headers.get('content-type') };
+  };
+  const add = (name: string, status: number, send: Case['send']) => cases.push({ name, status, send });
+  const json = (v: unknown) => JSON.stringify(v);
+  const withOrders = (quantityText: string) =>
+    `{"buyerId":"b","orderId":"${ORDER_PREFIX}x","totalAmount":{"quantity":${quantityText},"currency":"EUR"},"paymentOrders":[{"sellerId":"s","amount":{"quantity":${quantityText},"currency":"EUR"}}]}`;
+
+  // Malformed and truncated JSON.
+  add('malformed JSON', 400, () => post('{"buyerId": "b",,}'));
+  add('truncated JSON', 400, () => post('{"buyerId":"b","orderId"'));
+  add('empty body', 400, () => post(''));
+  add('top-level array', 400, () => post('[]'));
+  add('top-level string', 400, () => post('"hello"'));
+  add('top-level null', 400, () => post('null'));
+  add('trailing garbage', 400, () => post(`${json(body())}xyz`));
+  // Numbers.
+  add('quantity beyond 2^53', 400, () => post(withOrders('9007199254740993')));
+  add('quantity 1e400 (Infinity)', 400, () => post(withOrders('1e400')));
+  add('quantity in exponent form', 400, () => post(withOrders('3e3')));
+  add('quantity with a fraction of zero', 400, () => post(withOrders('3000.0')));
+  add('zero amount', 400, () => post(withOrders('0')));
+  add('negative amount', 400, () => post(withOrders('-1000')));
+  add('fractional amount', 400, () => post(withOrders('10.5')));
+  add('quantity as a string', 400, () => post(json(body({ totalAmount: { quantity: '3000', currency: 'EUR' } }))));
+  add('mixed currencies', 400, () => post(json(body({ paymentOrders: [{ sellerId: 'a', amount: { quantity: 1000, currency: 'EUR' } }, { sellerId: 'b', amount: { quantity: 2000, currency: 'USD' } }] }))));
+  add('currency with a trailing space', 400, () => post(json(body({ totalAmount: { quantity: 3000, currency: 'EUR ' } }))));
+  // Prototype pollution and odd keys.
+  add('__proto__ key', 400, () => post(`{"__proto__":{"admin":true},${json(body()).slice(1)}`));
+  add('constructor key', 400, () => post(`{"constructor":{"prototype":{"x":1}},${json(body()).slice(1)}`));
+  add('__proto__ inside a payment order', 400, () => post(json(body()).replace('{"sellerId":"hostile-a"', '{"__proto__":{"x":1},"sellerId":"hostile-a"')));
+  add('5,000 unknown keys', 400, () => post(`{${Array.from({ length: 5_000 }, (_, i) => `"k${i}":1`).join(',')}}`));
+  // Size and shape.
+  add('deeply nested body', 400, () => post(`${'['.repeat(20_000)}${']'.repeat(20_000)}`));
+  add('deeply nested object in a field', 400, () => post(json(body({ buyerId: JSON.parse(`${'{"a":'.repeat(500)}1${'}'.repeat(500)}`) }))));
+  add('10 MB body', 413, () => post(Buffer.alloc(10 * 1024 * 1024, 0x20)));
+  add('51 payment orders', 400, () => post(json(body({ paymentOrders: Array.from({ length: 51 }, (_, i) => ({ sellerId: `s${i}`, amount: { quantity: 1, currency: 'EUR' } })), totalAmount: { quantity: 51, currency: 'EUR' } }))));
+  add('body sent byte by byte (malformed)', 400, () => rawRequest(httpRequest('POST', '/api/v1/payments', { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': 'hostile-slow' }, '{"buyerId": oops}'), { byteDelayMs: 2 }));
+  add('invalid UTF-8 in the body', 400, () => post(Buffer.concat([Buffer.from(`{"buyerId":"`), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(`",${json(body()).slice(1)}`)])));
+  // Headers and ids.
+  add('control characters in a header', 400, () => rawRequest(httpRequest('POST', '/api/v1/payments', { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': 'bad\x01key' }, json(body()))));
+  add('64 KiB header', 431, () => rawRequest(httpRequest('GET', '/api/v1/payments/x', { authorization: `Bearer ${jwt}`, 'x-filler': 'a'.repeat(64 * 1024) })));
+  add('Idempotency-Key of 129 characters', 400, () => post(json(body()), { 'idempotency-key': 'k'.repeat(129) }));
+  add('Idempotency-Key with spaces and symbols', 400, () => post(json(body()), { 'idempotency-key': 'key with spaces!' }));
+  add('Idempotency-Key with non-ASCII bytes', 400, () => rawRequest(httpRequest('POST', '/api/v1/payments', { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': 'k\xe9y' }, json(body()))));
+  add('missing Idempotency-Key', 400, () => post(json(body()), { 'idempotency-key': '' }));
+  add('payment id of 5,000 characters', 404, () => get(`/api/v1/payments/${'a'.repeat(5_000)}`));
+  add('seller id of 500 characters', 400, () => get(`/api/v1/sellers/${'s'.repeat(500)}/balance`, null).then(async () => get(`/api/v1/sellers/${'s'.repeat(500)}/balance`, jwt)));
+  add('content type text/plain', 415, () => post(json(body()), { 'content-type': 'text/plain' }));
+  add('JSON in latin1', 415, () => post(json(body()), { 'content-type': 'application/json; charset=latin1' }));
+  add('unsupported content-encoding', 415, () => post(json(body()), { 'content-encoding': 'compress' }));
+  // Tokens.
+  add('no token', 401, () => fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'hostile-nt' }, body: json(body()) }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type') })));
+  add('Basic instead of Bearer', 401, () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', null, { authorization: 'Basic dXNlcjpwYXNz' }));
+  add('JWT with alg none', 401, async () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', new UnsecuredJWT({ scope: 'payments:write payments:read' }).setSubject(SUB).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setExpirationTime('5m').encode()));
+  add('JWT with a wrong signature', 401, async () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await token({ sub: SUB, secret: 'not-the-secret-not-the-secret-not-the-secret' })));
+  add('expired JWT', 401, async () => {
+    const secret = new TextEncoder().encode(testConfig().AUTH_DEV_SECRET);
+    const expired = await new SignJWT({ scope: 'payments:read' }).setProtectedHeader({ alg: 'HS256' }).setSubject(SUB).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setIssuedAt(Math.floor(Date.now() / 1000) - 3_600).setExpirationTime(Math.floor(Date.now() / 1000) - 600).sign(secret);
+    return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', expired);
+  });
+  add('JWT for another audience', 401, async () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await token({ sub: SUB, audience: 'another-api' })));
+  add('JWT from another issuer', 401, async () => {
+    const secret = new TextEncoder().encode(testConfig().AUTH_DEV_SECRET);
+    return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await new SignJWT({ scope: 'payments:read' }).setProtectedHeader({ alg: 'HS256' }).setSubject(SUB).setIssuer('evil').setAudience(testConfig().AUTH_AUDIENCE).setExpirationTime('5m').sign(secret));
+  });
+  add('algorithm confusion (RS256 header, HMAC signature)', 401, async () => {
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT' })).toString('base64url');
+    const claims = Buffer.from(JSON.stringify({ sub: SUB, scope: 'payments:read', iss: testConfig().AUTH_ISSUER, aud: testConfig().AUTH_AUDIENCE, exp: Math.floor(Date.now() / 1000) + 300 })).toString('base64url');
+    const { createHmac } = await import('node:crypto');
+    const signature = createHmac('sha256', testConfig().AUTH_DEV_SECRET!).update(`${header}.${claims}`).digest('base64url');
+    return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', `${header}.${claims}.${signature}`);
+  });
+  add('JWT without a subject', 401, async () => {
+    const secret = new TextEncoder().encode(testConfig().AUTH_DEV_SECRET);
+    return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await new SignJWT({ scope: 'payments:read' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setExpirationTime('5m').sign(secret));
+  });
+  add('a 10 KB bearer token', 401, () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', 'a'.repeat(10_000)));
+  add('wrong scope for a checkout', 403, async () => post(json(body()), { authorization: `Bearer ${await token({ sub: SUB, scope: 'balances:read' })}` }));
+  add("a seller reading another seller's balance", 403, async () => get('/api/v1/sellers/someone-else/balance', await token({ sub: SUB, scope: '', sellerId: 'hostile-seller' })));
+  add('/sellers/me/balance without a seller claim', 403, () => get('/api/v1/sellers/me/balance'));
+  add('unknown route', 404, () => get('/api/v1/admin'));
+  add('unsupported method on payments', 404, () => fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, { method: 'DELETE', headers: { authorization: `Bearer ${jwt}` } }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type') })));
+
+  test('the catalogue has at least 40 requests', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(40);
+  });
+
+  test('each request gets the right 4xx as problem+json; the process stays up; nothing is persisted', async () => {
+    const results: Array<{ name: string; status: number; problemJson: boolean }> = [];
+    for (const c of cases) {
+      const r = await c.send();
+      results.push({ name: c.name, status: r.status, problemJson: (r.contentType ?? '').startsWith('application/problem+json') });
+    }
+    expect(results).toEqual(cases.map((c) => ({ name: c.name, status: c.status, problemJson: true })));
+    expect((await fetch(`${testEnv().apiBaseUrl}/healthz`)).status).toBe(200);
+    const persisted = await pg.query<{ payments: number; keys: number }>(
+      `select (select count(*)::int from payments where order_id like '${ORDER_PREFIX}%' or buyer_id = 'hostile-buyer') as payments, (select count(*)::int from idempotency_keys where principal = $1) as keys`,
+      [SUB],
+    );
+    expect(persisted.rows[0]).toEqual({ payments: 0, keys: 0 });
+  }, 120_000);
+});
