@@ -1,0 +1,244 @@
+/**
+ * Fault runner (not a test): runs checkout load against the running stack while injecting one
+ * fault at a time, waits for quiescence (bounded), and checks that nothing was lost or doubled:
+ *  - every payment that got a 202 reached a final state;
+ *  - the PSP simulator's capture log has no PaymentOrder captured twice;
+ *  - ledger verify passes for those payments;
+ *  - every touched seller's balance (API) equals the sum of its postings;
+ *  - the DLQ received nothing.
+ *
+ *   scripts/stack up all && npm run -s faults -- [--only worker-kill,postgres-restart] [--rate 8] [--seconds 20] [--kafka-down-s 60]
+ *
+ * Faults use scripts/stack (stop/start by pid) and SIGKILL on the pids it recorded; only local
+ * processes on 127.0.0.1 are touched. Every wait is bounded.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { sql } from 'drizzle-orm';
+import { Redis } from 'ioredis';
+import { loadConfigOrExit } from '../config/config';
+import { createDb, uuidArray } from '../db/client';
+import { verifyLedger } from '../db/ledger-verification';
+import { signDevToken } from '../scripts/dev-token';
+
+const ROOT = path.resolve(__dirname, '..');
+const DATA_DIR = process.env.PAYORCH_DATA_DIR ?? path.join(ROOT, '.data');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const stack = (...args: string[]) => execFileSync(path.join(ROOT, 'scripts/stack'), args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 }).toString();
+const pidOf = (name: string) => Number(readFileSync(path.join(DATA_DIR, 'run', `${name}.pid`), 'utf8').trim());
+const kill9 = (name: string) => process.kill(pidOf(name), 'SIGKILL');
+
+type Fault = { name: string; inject: (ctx: { config: ReturnType<typeof loadConfigOrExit>; kafkaDownS: number }) => Promise<void> };
+
+const FAULTS: Fault[] = [
+  {
+    name: 'worker-kill',
+    inject: async () => {
+      for (let i = 0; i < 3; i++) {
+        kill9('worker');
+        await sleep(500);
+        stack('start', 'worker');
+        await sleep(3_000);
+      }
+    },
+  },
+  {
+    name: 'api-kill',
+    inject: async () => {
+      kill9('api');
+      await sleep(1_000);
+      stack('start', 'api');
+    },
+  },
+  {
+    name: 'kafka-down',
+    inject: async ({ kafkaDownS }) => {
+      stack('stop', 'kafka');
+      await sleep(kafkaDownS * 1_000);
+      stack('start', 'kafka');
+    },
+  },
+  {
+    name: 'postgres-restart',
+    inject: async () => {
+      stack('stop', 'postgres');
+      await sleep(2_000);
+      stack('start', 'postgres');
+    },
+  },
+  {
+    name: 'redis-flush-restart',
+    inject: async ({ config }) => {
+      const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+      await redis.flushall();
+      redis.disconnect();
+      stack('stop', 'redis');
+      await sleep(2_000);
+      stack('start', 'redis');
+    },
+  },
+  {
+    name: 'temporal-restart',
+    inject: async () => {
+      stack('stop', 'temporal');
+      await sleep(2_000);
+      stack('start', 'temporal');
+    },
+  },
+  {
+    name: 'psp-degraded',
+    inject: async ({ config }) => {
+      const set = (scenario: string) => fetch(`${config.PSP_BASE_URL}/v1/scenario`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scenario }) });
+      await set('DEGRADED');
+      await sleep(10_000);
+      await set('BEST_PSP_EVER');
+    },
+  },
+];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { only: { type: 'string' }, rate: { type: 'string', default: '8' }, seconds: { type: 'string', default: '20' }, 'kafka-down-s': { type: 'string', default: '60' }, 'settle-s': { type: 'string', default: '240' } } });
+  const rate = Number(values.rate);
+  const seconds = Number(values.seconds);
+  const kafkaDownS = Number(values['kafka-down-s']);
+  const settleS = Number(values['settle-s']);
+  const only = values.only?.split(',');
+  const faults = FAULTS.filter((f) => !only || only.includes(f.name));
+  if (faults.length === 0 || !(rate >= 1 && rate <= 100) || !(seconds >= 5 && seconds <= 300)) {
+    console.error(`faults: --only from ${FAULTS.map((f) => f.name).join(',')}; --rate 1..100; --seconds 5..300`);
+    process.exit(2);
+  }
+  const config = loadConfigOrExit();
+  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'fault-runner', scope: 'payments:write payments:read balances:read', ttlSeconds: 7_200 });
+  const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'fault-runner' });
+  await fetch(`${config.PSP_BASE_URL}/v1/scenario`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scenario: 'BEST_PSP_EVER' }) });
+  const dlqCount = async () => {
+    try {
+      const text = await (await fetch(`http://127.0.0.1:${config.AGGREGATOR_METRICS_PORT}/metrics`)).text();
+      return [...text.matchAll(/^aggregator_dlq_messages_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+    } catch {
+      return Number.NaN;
+    }
+  };
+
+  const rows: Array<Record<string, string | number>> = [];
+  for (const fault of faults) {
+    const runId = randomUUID().slice(0, 8);
+    const sellers = Array.from({ length: 20 }, (_, i) => `fault-${fault.name}-${runId}-${i}`);
+    const accepted: string[] = [];
+    let refused = 0;
+    const dlqBefore = await dlqCount();
+    console.log(`== ${fault.name}: ${rate} checkouts/s for ${seconds} s, fault injected after 3 s`);
+    const load = (async () => {
+      const pending: Array<Promise<void>> = [];
+      const start = Date.now();
+      for (let i = 0; i < rate * seconds; i++) {
+        const wait = start + (i * 1_000) / rate - Date.now();
+        if (wait > 0) await sleep(wait);
+        const orders = [sellers[i % 20]!, sellers[(i + 7) % 20]!].map((sellerId, j) => ({ sellerId, amount: { quantity: 100 + i + j, currency: 'EUR' } }));
+        const key = randomUUID();
+        const payload = JSON.stringify({ buyerId: 'fault', orderId: randomUUID(), totalAmount: { quantity: orders.reduce((s, o) => s + o.amount.quantity, 0), currency: 'EUR' }, paymentOrders: orders, paymentMethod: { token: 'tok_visa' } });
+        pending.push(
+          (async () => {
+            // A client that retries with the same key, as the contract asks, for a bounded time.
+            for (let attempt = 0; attempt < 20; attempt++) {
+              try {
+                const res = await fetch(`${config.API_BASE_URL}/api/v1/payments`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': key }, body: payload, signal: AbortSignal.timeout(10_000) });
+                const body = (await res.json()) as { paymentId?: string };
+                if (res.status === 202 && body.paymentId) {
+                  accepted.push(body.paymentId);
+                  return;
+                }
+                if (res.status !== 409 && res.status !== 503) {
+                  refused += 1;
+                  return;
+                }
+              } catch {
+                // connection refused or reset: the API is down; retry
+              }
+              await sleep(1_000);
+            }
+            refused += 1;
+          })(),
+        );
+      }
+      await Promise.all(pending);
+    })();
+    await sleep(3_000);
+    const faultStart = Date.now();
+    await fault.inject({ config, kafkaDownS });
+    const faultEnd = Date.now();
+    await load;
+    const ids = [...new Set(accepted)];
+
+    // Quiescence: every accepted payment final and every order's entries committed.
+    let open = ids.length;
+    const deadline = Date.now() + settleS * 1_000;
+    while (Date.now() < deadline) {
+      try {
+        open = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payments where id = any(${uuidArray(ids)}) and status = 'AUTHORIZED'`)).rows[0]!.n;
+        const missing = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payment_orders po where po.payment_id = any(${uuidArray(ids)}) and (select count(*) from journal_entries je where je.payment_order_id = po.id) < 2`)).rows[0]!.n;
+        if (open === 0 && missing === 0) break;
+      } catch {
+        // the database may still be coming back
+      }
+      await sleep(1_000);
+    }
+    const recoveredS = Math.round((Date.now() - faultEnd) / 100) / 10;
+
+    const captures = ((await (await fetch(`${config.PSP_BASE_URL}/v1/captures/log`)).json()) as { captures: Array<{ reference: string }> }).captures;
+    const orderIds = new Set((await db.execute<{ id: string }>(sql`select id from payment_orders where payment_id = any(${uuidArray(ids)})`)).rows.map((r) => r.id));
+    const perOrder = new Map<string, number>();
+    for (const c of captures) if (orderIds.has(c.reference)) perOrder.set(c.reference, (perOrder.get(c.reference) ?? 0) + 1);
+    const doubled = [...perOrder.values()].filter((n) => n > 1).length;
+    const report = await verifyLedger(db, { graceMs: 0, paymentIds: ids });
+
+    let balanceMismatches = 0;
+    for (const sellerId of sellers) {
+      const expected = Number((await db.execute<{ s: string }>(sql`select coalesce(sum(case direction when 'CREDIT' then amount_minor else -amount_minor end), 0)::text as s from postings where account_code = ${`MERCHANT_PAYABLE.${sellerId}`}`)).rows[0]!.s);
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const body = (await (await fetch(`${config.API_BASE_URL}/api/v1/sellers/${sellerId}/balance`, { headers: { authorization: `Bearer ${jwt}` } })).json()) as { balances: Array<{ balance: { quantity: number } }> };
+        if ((body.balances[0]?.balance.quantity ?? 0) === expected) break;
+        if (Date.now() > until) {
+          balanceMismatches += 1;
+          break;
+        }
+        await sleep(500);
+      }
+    }
+    const dlqAfter = await dlqCount();
+    const row = {
+      fault: fault.name,
+      'fault duration s': Math.round((faultEnd - faultStart) / 100) / 10,
+      accepted: ids.length,
+      'refused (no 202)': refused,
+      lost: open,
+      doubled,
+      'ledger verify': report.ok ? 'ok' : 'FAILED',
+      'balance mismatches': balanceMismatches,
+      'DLQ +': Number.isNaN(dlqAfter - dlqBefore) ? '?' : dlqAfter - dlqBefore,
+      'recovered after s': open === 0 ? recoveredS : `>${settleS}`,
+    };
+    rows.push(row);
+    console.log(JSON.stringify(row));
+  }
+  await pool.end();
+
+  const headers = Object.keys(rows[0]!);
+  console.log(`\n| ${headers.join(' | ')} |\n|${headers.map(() => '---').join('|')}|`);
+  for (const r of rows) console.log(`| ${headers.map((h) => String(r[h])).join(' | ')} |`);
+  const bad = rows.filter((r) => r.lost !== 0 || r.doubled !== 0 || r['ledger verify'] !== 'ok' || r['balance mismatches'] !== 0 || (r['DLQ +'] !== 0 && r['DLQ +'] !== '?'));
+  if (bad.length > 0) {
+    console.log(`\nFAILED: ${bad.map((r) => r.fault).join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`faults: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
