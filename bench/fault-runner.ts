@@ -29,7 +29,13 @@ const DATA_DIR = process.env.PAYORCH_DATA_DIR ?? path.join(ROOT, '.data');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stack = (...args: string[]) => execFileSync(path.join(ROOT, 'scripts/stack'), args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 }).toString();
 const pidOf = (name: string) => Number(readFileSync(path.join(DATA_DIR, 'run', `${name}.pid`), 'utf8').trim());
-const kill9 = (name: string) => process.kill(pidOf(name), 'SIGKILL');
+const kill9 = (name: string) => {
+  try {
+    process.kill(pidOf(name), 'SIGKILL');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone
+  }
+};
 
 type Fault = { name: string; inject: (ctx: { config: ReturnType<typeof loadConfigOrExit>; kafkaDownS: number }) => Promise<void> };
 
