@@ -19,9 +19,14 @@ export function createDb(options: { url: string; poolMax: number; applicationNam
     idleTimeoutMillis: 30_000,
     statement_timeout: 30_000,
   });
-  // An idle client that loses its connection emits 'error' on the pool; without a listener that
-  // would crash the process instead of letting the next query reconnect.
+  // A client that loses its connection emits 'error': an idle one on the pool, a checked-out one
+  // (say, between two statements of a transaction) on itself. Without listeners either would
+  // crash the process when Postgres restarts; with them the query in flight fails (and is
+  // retried by its caller) and the pool replaces the client.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return { db: drizzle(pool, { schema }), pool };
 }
 
