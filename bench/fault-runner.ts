@@ -203,13 +203,13 @@ async function main(): Promise<void> {
     const report = await verifyLedger(db, { graceMs: 0, paymentIds: ids });
 
     let balanceMismatches = 0;
+    const balancesDeadline = Date.now() + 60_000; // for all sellers together
     for (const sellerId of sellers) {
       const expected = Number((await db.execute<{ s: string }>(sql`select coalesce(sum(case direction when 'CREDIT' then amount_minor else -amount_minor end), 0)::text as s from postings where account_code = ${`MERCHANT_PAYABLE.${sellerId}`}`)).rows[0]!.s);
-      const until = Date.now() + 30_000;
       for (;;) {
         const body = (await (await fetch(`${config.API_BASE_URL}/api/v1/sellers/${sellerId}/balance`, { headers: { authorization: `Bearer ${jwt}` } })).json()) as { balances: Array<{ balance: { quantity: number } }> };
         if ((body.balances[0]?.balance.quantity ?? 0) === expected) break;
-        if (Date.now() > until) {
+        if (Date.now() > balancesDeadline) {
           balanceMismatches += 1;
           break;
         }
