@@ -40,6 +40,11 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
+  // Worker.run() drains on SIGTERM/SIGINT; closing connections afterwards must not hold the
+  // process hostage (a pool whose client was cut mid-transaction may never finish ending).
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => setTimeout(() => process.exit(0), config.WORKER_SHUTDOWN_GRACE_MS + 10_000).unref());
+  }
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, port: config.WORKER_METRICS_PORT }, 'worker running');
   await runtime.run(); // returns after SIGTERM/SIGINT once in-flight tasks drained
   server.close();
