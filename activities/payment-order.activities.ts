@@ -34,14 +34,12 @@ export type AdvanceInput = { transition: TransitionInput; ledgerFact?: LedgerFac
 export function createPaymentOrderActivities(deps: { db: Database; reportLedgerFact: (fact: LedgerFactPayload) => Promise<void> }) {
   const recordTransition = (input: TransitionInput): Promise<TransitionResult> =>
       deps.db.transaction(async (tx) => {
-        const [order] = await tx
-          .select({ paymentId: paymentOrders.paymentId, status: paymentOrders.status, attempts: paymentOrders.captureAttempts })
-          .from(paymentOrders)
-          .where(eq(paymentOrders.id, input.paymentOrderId));
-        if (!order) {
+        const [owner] = await tx.select({ paymentId: paymentOrders.paymentId }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
+        if (!owner) {
           throw ApplicationFailure.create({ type: 'PaymentOrderNotFound', message: `no payment order ${input.paymentOrderId}`, nonRetryable: true });
         }
-        await tx.execute(sql`select 1 from ${payments} where ${payments.id} = ${order.paymentId} for update`);
+        // Lock the payment first, then read the order's state under that lock.
+        await tx.execute(sql`select 1 from ${payments} where ${payments.id} = ${owner.paymentId} for update`);
         const [current] = await tx.select({ status: paymentOrders.status, attempts: paymentOrders.captureAttempts }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
         const from = current!.status as PaymentOrderStatus;
         // A retried activity re-applies the same transition: that is success, not an error.
@@ -61,9 +59,9 @@ export function createPaymentOrderActivities(deps: { db: Database; reportLedgerF
             })
             .where(eq(paymentOrders.id, input.paymentOrderId));
         }
-        const siblings = await tx.select({ status: paymentOrders.status }).from(paymentOrders).where(eq(paymentOrders.paymentId, order.paymentId));
+        const siblings = await tx.select({ status: paymentOrders.status }).from(paymentOrders).where(eq(paymentOrders.paymentId, owner.paymentId));
         const paymentStatus = derivePaymentStatus(siblings.map((s) => s.status as PaymentOrderStatus));
-        await tx.update(payments).set({ status: paymentStatus, updatedAt: sql`now()` }).where(eq(payments.id, order.paymentId));
+        await tx.update(payments).set({ status: paymentStatus, updatedAt: sql`now()` }).where(eq(payments.id, owner.paymentId));
         return { applied: !alreadyApplied, paymentStatus };
       });
 

@@ -33,6 +33,10 @@ import { combineBalance, decodeBalanceKey, encodeBalanceKey, type PostingDelta }
 
 // Posting ids are compared as decimal strings (length first, then lexicographically), so they are
 // exact whatever their size; Lua numbers are doubles.
+/** The balance effect of summed debits and credits on an account (see ledger/accounts.ts). */
+const netOf = (accountCode: string, debits: string, credits: string): bigint =>
+  signedAmount(accountCode, 'DEBIT', BigInt(debits)) + signedAmount(accountCode, 'CREDIT', BigInt(credits));
+
 /** drizzle's node-postgres driver returns timestamps of raw queries as strings. */
 const iso = (value: Date | string): string => new Date(value).toISOString();
 
@@ -174,7 +178,7 @@ export function createBalanceStore(deps: { redis: Redis; db: Database; keyPrefix
     }
     for (const t of tails.rows) {
       const name = encodeBalanceKey({ accountCode: t.account_code, currency: t.currency, streamId: t.stream_id });
-      const delta = signedAmount(t.account_code, 'DEBIT', BigInt(t.debits)) + signedAmount(t.account_code, 'CREDIT', BigInt(t.credits));
+      const delta = netOf(t.account_code, t.debits, t.credits);
       pipeline.hset(hashKey(name), 'delta', delta.toString(), 'wm', t.wm, 'entry', t.entry, 'asof', iso(t.as_of));
       pipeline.sadd(streamSet(t.stream_id), name);
       pipeline.sadd(DIRTY, name);
@@ -287,7 +291,7 @@ export function createBalanceStore(deps: { redis: Redis; db: Database; keyPrefix
       for (const currency of new Set([...snapshots.rows.map((s) => s.currency), ...tails.keys()])) {
         const s = snapshots.rows.find((x) => x.currency === currency);
         const t = tails.get(currency);
-        const tail = t ? signedAmount(accountCode, 'DEBIT', BigInt(t.debits)) + signedAmount(accountCode, 'CREDIT', BigInt(t.credits)) : 0n;
+        const tail = t ? netOf(accountCode, t.debits, t.credits) : 0n;
         views.set(currency, {
           accountCode,
           currency,

@@ -5,7 +5,7 @@ import { loadConfigOrExit } from '../config/config';
 import { createDb } from '../db/client';
 import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
-import { withPspMetrics } from '../observability/metrics';
+import { withPspTelemetry } from '../observability/metrics';
 import { startTracing } from '../observability/tracing';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { connectTemporalClient } from '../temporal/client';
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const crash = () => process.kill(process.pid, 'SIGKILL');
   const payments = createPaymentsService({
     db,
-    psp: withPspMetrics(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })),
+    psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })),
     startOrders: (orders) => starter.start(orders),
     leaseMs: config.IDEMPOTENCY_LEASE_MS,
     log,

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'pg';
 import { loadConfigOrExit } from '../config/config';
 import { signDevToken } from '../scripts/dev-token';
+import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { ms, summarize } from './stats';
 
 type Sample = { status: number; latencyMs: number; lateMs: number; paymentId?: string };
@@ -31,8 +32,8 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'bench', scope: 'payments:write payments:read', ttlSeconds: 3_600 });
   const url = `${config.API_BASE_URL}/api/v1/payments`;
-  const setScenario = (scenario: string) => fetch(`${config.PSP_BASE_URL}/v1/scenario`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scenario }) });
-  const previous = ((await (await fetch(`${config.PSP_BASE_URL}/readyz`)).json()) as { scenario: string }).scenario;
+  const setScenario = (scenario: string) => setPspScenario(config.PSP_BASE_URL, scenario);
+  const previous = await currentPspScenario(config.PSP_BASE_URL);
   await setScenario('BEST_PSP_EVER');
 
   const checkout = async (scheduledAt: number): Promise<Sample> => {

@@ -23,12 +23,19 @@ import { loadConfigOrExit } from '../config/config';
 import { createDb, uuidArray } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { signDevToken } from '../scripts/dev-token';
+import { setPspScenario } from './psp-scenario';
 
 const ROOT = path.resolve(__dirname, '..');
 const DATA_DIR = process.env.PAYORCH_DATA_DIR ?? path.join(ROOT, '.data');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stack = (...args: string[]) => execFileSync(path.join(ROOT, 'scripts/stack'), args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 }).toString();
 const pidOf = (name: string) => Number(readFileSync(path.join(DATA_DIR, 'run', `${name}.pid`), 'utf8').trim());
+/** Stops a component through the stack (by pid), waits, starts it again. */
+const restart = async (name: string, pauseMs: number) => {
+  stack('stop', name);
+  await sleep(pauseMs);
+  stack('start', name);
+};
 const kill9 = (name: string) => {
   try {
     process.kill(pidOf(name), 'SIGKILL');
@@ -61,19 +68,11 @@ const FAULTS: Fault[] = [
   },
   {
     name: 'kafka-down',
-    inject: async ({ kafkaDownS }) => {
-      stack('stop', 'kafka');
-      await sleep(kafkaDownS * 1_000);
-      stack('start', 'kafka');
-    },
+    inject: ({ kafkaDownS }) => restart('kafka', kafkaDownS * 1_000),
   },
   {
     name: 'postgres-restart',
-    inject: async () => {
-      stack('stop', 'postgres');
-      await sleep(2_000);
-      stack('start', 'postgres');
-    },
+    inject: () => restart('postgres', 2_000),
   },
   {
     name: 'redis-flush-restart',
@@ -81,26 +80,19 @@ const FAULTS: Fault[] = [
       const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
       await redis.flushall();
       redis.disconnect();
-      stack('stop', 'redis');
-      await sleep(2_000);
-      stack('start', 'redis');
+      await restart('redis', 2_000);
     },
   },
   {
     name: 'temporal-restart',
-    inject: async () => {
-      stack('stop', 'temporal');
-      await sleep(2_000);
-      stack('start', 'temporal');
-    },
+    inject: () => restart('temporal', 2_000),
   },
   {
     name: 'psp-degraded',
     inject: async ({ config }) => {
-      const set = (scenario: string) => fetch(`${config.PSP_BASE_URL}/v1/scenario`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scenario }) });
-      await set('DEGRADED');
+      await setPspScenario(config.PSP_BASE_URL, 'DEGRADED');
       await sleep(10_000);
-      await set('BEST_PSP_EVER');
+      await setPspScenario(config.PSP_BASE_URL, 'BEST_PSP_EVER');
     },
   },
 ];
@@ -120,7 +112,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'fault-runner', scope: 'payments:write payments:read balances:read', ttlSeconds: 7_200 });
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'fault-runner' });
-  await fetch(`${config.PSP_BASE_URL}/v1/scenario`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scenario: 'BEST_PSP_EVER' }) });
+  await setPspScenario(config.PSP_BASE_URL, 'BEST_PSP_EVER');
   const dlqCount = async () => {
     try {
       const text = await (await fetch(`http://127.0.0.1:${config.AGGREGATOR_METRICS_PORT}/metrics`)).text();

@@ -24,6 +24,7 @@ import { commissionMinor } from '../ledger/journal';
 import { signDevToken } from '../scripts/dev-token';
 import { connectTemporalClient } from '../temporal/client';
 import { sellerLedgerWorkflowId } from '../workflows/contracts';
+import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { ms, summarize } from './stats';
 
 async function main(): Promise<void> {
@@ -49,8 +50,8 @@ async function main(): Promise<void> {
   const runId = Date.now().toString(36);
   const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'bench', scope: 'payments:write payments:read balances:read', ttlSeconds: 3_600 });
   const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
-  const setScenario = (scenario: string) => fetch(`${config.PSP_BASE_URL}/v1/scenario`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scenario }) });
-  const previous = ((await (await fetch(`${config.PSP_BASE_URL}/readyz`)).json()) as { scenario: string }).scenario;
+  const setScenario = (scenario: string) => setPspScenario(config.PSP_BASE_URL, scenario);
+  const previous = await currentPspScenario(config.PSP_BASE_URL);
   await setScenario('BEST_PSP_EVER');
 
   const hotSeller = `hot-${runId}`;

@@ -36,7 +36,7 @@ export const ledgerCommitDuration = new Histogram({ name: 'payorch_ledger_commit
 const tracer = trace.getTracer('payorch-psp');
 
 /** Decorates a PSP adapter with call metrics and a client span per call; the port stays the same. */
-export function withPspMetrics(psp: PaymentServiceProvider): PaymentServiceProvider {
+export function withPspTelemetry(psp: PaymentServiceProvider): PaymentServiceProvider {
   const call = <T extends { kind: string }>(operation: string, reference: string, run: () => Promise<T>): Promise<T> =>
     tracer.startActiveSpan(`psp.${operation}`, { kind: SpanKind.CLIENT, attributes: { 'psp.reference': reference } }, async (span) => {
       const started = process.hrtime.bigint();

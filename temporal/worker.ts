@@ -9,7 +9,7 @@ import type { Config } from '../config/config';
 import { createDb, type DbHandle } from '../db/client';
 import { createKafka, createLazyProducer, type LazyProducer } from '../kafka/client';
 import type { Logger } from '../observability/logger';
-import { withPspMetrics } from '../observability/metrics';
+import { withPspTelemetry } from '../observability/metrics';
 import type { Tracing } from '../observability/tracing';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { temporalLoggerFor } from '../observability/temporal-logger';
@@ -70,7 +70,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     settings: { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX },
   });
   const activities = {
-    ...createPspActivities({ psp: withPspMetrics(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })) }),
+    ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })) }),
     ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFact: (fact) => ledgerSignal.reportLedgerFact(fact) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
   };

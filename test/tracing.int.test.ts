@@ -17,7 +17,7 @@ import { createPaymentsService } from '../api/payments.service';
 import { createDb } from '../db/client';
 import { payments } from '../db/schema';
 import { createLogger } from '../observability/logger';
-import { withPspMetrics } from '../observability/metrics';
+import { withPspTelemetry } from '../observability/metrics';
 import { startTracing } from '../observability/tracing';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { connectTemporalClient } from '../temporal/client';
@@ -41,7 +41,7 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
   const starter = createPaymentOrderStarter({ client, db, settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, backoff: backoffFromConfig(config), commissionBps: 0 }, log });
   const app = createApp({
     auth: createAuthenticator(config),
-    payments: createPaymentsService({ db, psp: withPspMetrics(createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 })), startOrders: (o) => starter.start(o), leaseMs: 30_000, log }),
+    payments: createPaymentsService({ db, psp: withPspTelemetry(createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 })), startOrders: (o) => starter.start(o), leaseMs: 30_000, log }),
     balances: createBalanceStore({ redis, db, keyPrefix: `${uniqueId('trace')}:` }),
     checks: {},
     bodyLimitBytes: 65_536,
