@@ -26,44 +26,45 @@ export type TransitionResult = { applied: boolean; paymentStatus: string };
 
 export const ILLEGAL_TRANSITION = 'IllegalPaymentOrderTransition';
 
-export type AdvanceInput = { transition: TransitionInput; ledgerFact?: LedgerFactPayload };
+/** `ledgerFact` is the single fact of workflows started before `ledgerFacts` existed. */
+export type AdvanceInput = { transition: TransitionInput; ledgerFact?: LedgerFactPayload; ledgerFacts?: LedgerFactPayload[] };
 
 /**
- * `reportLedgerFact` delivers a fact to the seller's ledger (see ledger-signal.activities.ts).
+ * `reportLedgerFacts` delivers facts to the seller's ledger in one signal (see ledger-signal.activities.ts).
  */
-export function createPaymentOrderActivities(deps: { db: Database; reportLedgerFact: (fact: LedgerFactPayload) => Promise<void> }) {
+export function createPaymentOrderActivities(deps: { db: Database; reportLedgerFacts: (facts: LedgerFactPayload[]) => Promise<void> }) {
+  // Three statements in one transaction: lock the payment (found through the order), read all its
+  // orders under that lock, then update the order and the payment together. Locking first means a
+  // sibling order finishing at the same moment is seen in its final state, never missed.
   const recordTransition = (input: TransitionInput): Promise<TransitionResult> =>
-      deps.db.transaction(async (tx) => {
-        const [owner] = await tx.select({ paymentId: paymentOrders.paymentId }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
-        if (!owner) {
-          throw ApplicationFailure.create({ type: 'PaymentOrderNotFound', message: `no payment order ${input.paymentOrderId}`, nonRetryable: true });
-        }
-        // Lock the payment first, then read the order's state under that lock.
-        await tx.execute(sql`select 1 from ${payments} where ${payments.id} = ${owner.paymentId} for update`);
-        const [current] = await tx.select({ status: paymentOrders.status, attempts: paymentOrders.captureAttempts }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
-        const from = current!.status as PaymentOrderStatus;
-        // A retried activity re-applies the same transition: that is success, not an error.
-        const alreadyApplied = from === input.to && current!.attempts === input.attempts;
-        if (!alreadyApplied && !canTransition(from, input.to)) {
-          throw ApplicationFailure.create({ type: ILLEGAL_TRANSITION, message: `illegal transition ${from} -> ${input.to} for ${input.paymentOrderId}`, nonRetryable: true });
-        }
-        if (!alreadyApplied) {
-          await tx
-            .update(paymentOrders)
-            .set({
-              status: input.to,
-              captureAttempts: input.attempts,
-              lastPspError: input.lastPspError ? `${input.lastPspError.code}: ${input.lastPspError.message}`.slice(0, 500) : null,
-              workflowStartedAt: sql`coalesce(${paymentOrders.workflowStartedAt}, now())`,
-              updatedAt: sql`now()`,
-            })
-            .where(eq(paymentOrders.id, input.paymentOrderId));
-        }
-        const siblings = await tx.select({ status: paymentOrders.status }).from(paymentOrders).where(eq(paymentOrders.paymentId, owner.paymentId));
-        const paymentStatus = derivePaymentStatus(siblings.map((s) => s.status as PaymentOrderStatus));
-        await tx.update(payments).set({ status: paymentStatus, updatedAt: sql`now()` }).where(eq(payments.id, owner.paymentId));
-        return { applied: !alreadyApplied, paymentStatus };
-      });
+    deps.db.transaction(async (tx) => {
+      const locked = await tx.execute<{ id: string }>(
+        sql`select ${payments.id} as id from ${payments} where ${payments.id} = (select ${paymentOrders.paymentId} from ${paymentOrders} where ${paymentOrders.id} = ${input.paymentOrderId}) for update`,
+      );
+      const paymentId = locked.rows[0]?.id;
+      if (!paymentId) {
+        throw ApplicationFailure.create({ type: 'PaymentOrderNotFound', message: `no payment order ${input.paymentOrderId}`, nonRetryable: true });
+      }
+      const orders = await tx.select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts }).from(paymentOrders).where(eq(paymentOrders.paymentId, paymentId));
+      const current = orders.find((o) => o.id === input.paymentOrderId)!;
+      const from = current.status as PaymentOrderStatus;
+      // A retried activity re-applies the same transition: that is success, not an error.
+      const alreadyApplied = from === input.to && current.attempts === input.attempts;
+      if (!alreadyApplied && !canTransition(from, input.to)) {
+        throw ApplicationFailure.create({ type: ILLEGAL_TRANSITION, message: `illegal transition ${from} -> ${input.to} for ${input.paymentOrderId}`, nonRetryable: true });
+      }
+      const paymentStatus = derivePaymentStatus(orders.map((o) => (o.id === input.paymentOrderId ? input.to : (o.status as PaymentOrderStatus))));
+      const lastPspError = input.lastPspError ? `${input.lastPspError.code}: ${input.lastPspError.message}`.slice(0, 500) : null;
+      await tx.execute(sql`
+        with order_update as (
+          update ${paymentOrders}
+             set status = ${input.to}, capture_attempts = ${input.attempts}, last_psp_error = ${lastPspError},
+                 workflow_started_at = coalesce(workflow_started_at, now()), updated_at = now()
+           where id = ${input.paymentOrderId} and ${!alreadyApplied}
+        )
+        update ${payments} set status = ${paymentStatus}, updated_at = now() where id = ${paymentId}`);
+      return { applied: !alreadyApplied, paymentStatus };
+    });
 
   return {
     /**
@@ -72,7 +73,8 @@ export function createPaymentOrderActivities(deps: { db: Database; reportLedgerF
      * has the fact. Both halves are idempotent, so a retry repeats them harmlessly.
      */
     async advancePaymentOrder(input: AdvanceInput): Promise<TransitionResult> {
-      if (input.ledgerFact) await deps.reportLedgerFact(input.ledgerFact);
+      const facts = [...(input.ledgerFact ? [input.ledgerFact] : []), ...(input.ledgerFacts ?? [])];
+      if (facts.length > 0) await deps.reportLedgerFacts(facts);
       const result = await recordTransition(input.transition);
       const { to, attempts } = input.transition;
       if (result.applied && (to === 'CAPTURED' || to === 'CAPTURE_FAILED')) {

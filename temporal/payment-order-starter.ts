@@ -63,6 +63,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       pspAuthorizationId: order.pspAuthorizationId,
       backoff: settings.backoff,
       commissionBps: settings.commissionBps,
+      ledgerHold: 'with-first-outcome',
     };
     try {
       await client.workflow.start('paymentOrderWorkflow', {

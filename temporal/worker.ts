@@ -42,6 +42,23 @@ export type WorkerRuntimeOptions = Partial<Pick<WorkerOptions, 'workflowBundle' 
   relay?: boolean;
 };
 
+/** Task slots and pollers, from the configuration; the benchmark's bare-Temporal worker uses the same. */
+export function workerTuning(config: Config): Pick<
+  WorkerOptions,
+  'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'maxConcurrentWorkflowTaskPolls' | 'nonStickyToStickyPollRatio' | 'maxConcurrentActivityTaskPolls'
+> {
+  return {
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    // New workflows' first tasks arrive on the normal (non-sticky) queue; with the SDK's default
+    // (10 polls, ratio 0.2) only two pollers served it and tasks waited there for seconds.
+    maxConcurrentWorkflowTaskPolls: Math.min(config.WORKER_WORKFLOW_TASK_POLLS, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS),
+    nonStickyToStickyPollRatio: config.WORKER_NON_STICKY_POLL_RATIO,
+    maxConcurrentActivityTaskPolls: config.WORKER_ACTIVITY_TASK_POLLS,
+  };
+}
+
 export async function createWorkerRuntime(config: Config, log: Logger, overrides: WorkerRuntimeOptions = {}): Promise<WorkerRuntime> {
   if (!runtimeInstalled) {
     // The process-wide SDK runtime; a host that installed one already (a test) keeps its own.
@@ -71,7 +88,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
   });
   const activities = {
     ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })) }),
-    ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFact: (fact) => ledgerSignal.reportLedgerFact(fact) }),
+    ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFacts: (facts) => ledgerSignal.reportLedgerFacts(facts) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
   };
 
@@ -81,14 +98,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     ...(overrides.workflowBundle ? { workflowBundle: overrides.workflowBundle } : { workflowsPath: overrides.workflowsPath ?? require.resolve('../workflows') }),
     activities,
-    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
-    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
-    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
-    // New workflows' first tasks arrive on the normal (non-sticky) queue; with the SDK's default
-    // (10 polls, ratio 0.2) only two pollers served it and tasks waited there for seconds.
-    maxConcurrentWorkflowTaskPolls: Math.min(config.WORKER_WORKFLOW_TASK_POLLS, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS),
-    nonStickyToStickyPollRatio: config.WORKER_NON_STICKY_POLL_RATIO,
-    maxConcurrentActivityTaskPolls: config.WORKER_ACTIVITY_TASK_POLLS,
+    ...workerTuning(config),
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
     ...(overrides.tracing
       ? {

@@ -73,8 +73,14 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
     const scheduleCapture = find('StartActivity:capturePayment', run);
     const runCapture = scheduleCapture && find('RunActivity:capturePayment', scheduleCapture);
     const pspCapture = runCapture && find('psp.capture', runCapture);
-    const runStep = inTrace().find((s) => s.name === 'RunActivity:advancePaymentOrder');
-    const ledgerSignal = runStep && inTrace().find((s) => s.name.endsWith(':sellerLedgerWorkflow') && s.parentSpanId === runStep.spanContext().spanId);
+    // The step that reports ledger facts (the CAPTURED one: the hold travels with the first outcome).
+    const signalUnder = (step: ReadableSpan) => inTrace().find((s) => s.name.endsWith(':sellerLedgerWorkflow') && s.parentSpanId === step.spanContext().spanId);
+    const steps = await waitFor('two advancePaymentOrder steps', async () => {
+      const found = inTrace().filter((s) => s.name === 'RunActivity:advancePaymentOrder');
+      return found.length >= 2 ? found : undefined;
+    });
+    const runStep = steps.find((s) => signalUnder(s));
+    const ledgerSignal = runStep && signalUnder(runStep);
     expect({ authorize: !!authorize, start: !!start, run: !!run, scheduleCapture: !!scheduleCapture, runCapture: !!runCapture, pspCapture: !!pspCapture, runStep: !!runStep, ledgerSignal: !!ledgerSignal, tree: tree() }).toEqual({
       authorize: true,
       start: true,

@@ -32,6 +32,13 @@ export type PaymentOrderInput = {
   backoff: BackoffPolicy;
   /** Commission rate applied to this order's CAPTURE entry. */
   commissionBps: number;
+  /**
+   * How the AUTH_HOLD fact reaches the ledger: 'with-first-outcome' sends it in the same signal
+   * as the first capture outcome; absent (workflows started before this field existed) sends it
+   * alone at CAPTURE_REQUESTED. An input field rather than `patched()`, which would add a marker
+   * and a search-attribute upsert to every PaymentOrder (docs/performance.md).
+   */
+  ledgerHold?: 'with-first-outcome';
 };
 
 export type PaymentOrderView = {
@@ -69,5 +76,8 @@ export type SellerLedgerInput = {
 
 export type SellerLedgerView = { sellerId: string; pending: number; batchesCommitted: number; factsCommitted: number };
 
+/** One fact a signal: what workflows started before `ledgerFacts` existed still send. */
 export const ledgerFactSignal = defineSignal<[LedgerFactPayload]>('ledgerFact');
+/** Several facts of one seller in one signal (a PaymentOrder's hold and its first outcome). */
+export const ledgerFactsSignal = defineSignal<[LedgerFactPayload[]]>('ledgerFacts');
 export const sellerLedgerStateQuery = defineQuery<SellerLedgerView>('sellerLedgerState');

@@ -5,7 +5,7 @@
  */
 import { eq } from 'drizzle-orm';
 import type { Worker } from '@temporalio/worker';
-import { paymentOrders, payments } from '../db/schema';
+import { journalEntries, paymentOrders, payments } from '../db/schema';
 import { equalJitterBoundsMs } from '../domain/backoff';
 import { seedAuthorizedPayment, type SeededOrder } from '../test/fixtures';
 import { testEnv, uniqueId, waitFor } from '../test/support';
@@ -29,8 +29,8 @@ describe('PaymentOrder workflow', () => {
   });
 
   const backoff = { baseMs: 20, capMs: 200, attemptsMax: 5 };
-  const start = (order: SeededOrder, attemptsMax = backoff.attemptsMax) => {
-    const input: PaymentOrderInput = { ...order, amountMinor: order.amountMinor.toString(), backoff: { ...backoff, attemptsMax }, commissionBps: 0 };
+  const start = (order: SeededOrder, attemptsMax = backoff.attemptsMax, ledgerHold?: PaymentOrderInput['ledgerHold']) => {
+    const input: PaymentOrderInput = { ...order, amountMinor: order.amountMinor.toString(), backoff: { ...backoff, attemptsMax }, commissionBps: 0, ...(ledgerHold ? { ledgerHold } : {}) };
     return h.env.client.workflow.start('paymentOrderWorkflow', { taskQueue: h.taskQueue, workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [input] });
   };
   const seed = async (token: string) => (await seedAuthorizedPayment(h.dbHandle.db, testEnv().pspBaseUrl, { token, sellers: [{ sellerId: uniqueId('seller'), amountMinor: 1_500n }] }))[0]!;
@@ -57,6 +57,28 @@ describe('PaymentOrder workflow', () => {
     const attributes = (await handle.describe()).typedSearchAttributes;
     expect(attributes.get(SA_PAYMENT_ORDER_STATUS)).toBe('CAPTURED');
     expect(attributes.get(SA_CAPTURE_ATTEMPTS)).toBe(4);
+  });
+
+  const entriesOf = (paymentOrderId: string) =>
+    waitFor('both journal entries', async () => {
+      const rows = await h.dbHandle.db.select({ entryType: journalEntries.entryType, batchId: journalEntries.batchId }).from(journalEntries).where(eq(journalEntries.paymentOrderId, paymentOrderId));
+      return rows.length === 2 ? Object.fromEntries(rows.map((r) => [r.entryType, r.batchId])) : undefined;
+    });
+
+  test('the hold travels with the first outcome: one ledger batch for a first-attempt capture', async () => {
+    const order = await seed('tok_visa');
+    expect(await (await start(order, backoff.attemptsMax, 'with-first-outcome')).result()).toMatchObject({ status: 'CAPTURED', attempts: 1 });
+    const batches = await entriesOf(order.paymentOrderId);
+    expect(Object.keys(batches).sort()).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    expect(batches.AUTH_HOLD).toBe(batches.CAPTURE);
+  });
+
+  test('the hold is posted at the first retryable outcome, before the capture that follows', async () => {
+    const order = await seed('tok_capture_retry_3');
+    expect(await (await start(order, backoff.attemptsMax, 'with-first-outcome')).result()).toMatchObject({ status: 'CAPTURED', attempts: 4 });
+    const batches = await entriesOf(order.paymentOrderId);
+    expect(Object.keys(batches).sort()).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    expect(batches.AUTH_HOLD).not.toBe(batches.CAPTURE);
   });
 
   test('tok_capture_fail ends CAPTURE_FAILED after one attempt, without retries', async () => {

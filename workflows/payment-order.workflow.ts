@@ -58,6 +58,13 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
   };
   setHandler(paymentOrderStateQuery, () => view);
 
+  // The AUTH_HOLD fact travels with the first capture outcome (CAPTURED, CAPTURE_FAILED or
+  // PENDING_CAPTURE) in one signal, rather than alone at CAPTURE_REQUESTED: one ledger signal and
+  // one ledger commit per PaymentOrder on the happy path instead of two (docs/performance.md).
+  // Workflows started before this change keep posting the hold first (replay-safe).
+  const holdWithFirstOutcome = input.ledgerHold === 'with-first-outcome';
+  let holdReported = false;
+
   /** Moves to `to` (search attributes, query state, database) after reporting `fact` to the ledger. */
   const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType) => {
     view.status = to;
@@ -67,22 +74,28 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
       { key: SA_CAPTURE_ATTEMPTS, value: view.attempts },
       { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
     ]);
-    await steps.advancePaymentOrder({
-      transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError },
-      ...(fact
-        ? {
-            ledgerFact: {
-              entryType: fact,
-              paymentOrderId: input.paymentOrderId,
-              paymentId: input.paymentId,
-              sellerId: input.sellerId,
-              amountMinor: input.amountMinor,
-              currency: input.currency,
-              commissionBps: input.commissionBps,
-            },
-          }
-        : {}),
-    });
+    const entryTypes: EntryType[] = [];
+    if (!holdWithFirstOutcome) {
+      if (fact) entryTypes.push(fact);
+    } else {
+      if (!holdReported && to !== 'CAPTURE_REQUESTED') {
+        entryTypes.push('AUTH_HOLD');
+        holdReported = true;
+      }
+      if (fact && fact !== 'AUTH_HOLD') entryTypes.push(fact);
+    }
+    const facts = entryTypes.map((entryType) => ({
+      entryType,
+      paymentOrderId: input.paymentOrderId,
+      paymentId: input.paymentId,
+      sellerId: input.sellerId,
+      amountMinor: input.amountMinor,
+      currency: input.currency,
+      commissionBps: input.commissionBps,
+    }));
+    const transitionInput = { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError };
+    if (holdWithFirstOutcome) await steps.advancePaymentOrder({ transition: transitionInput, ...(facts.length > 0 ? { ledgerFacts: facts } : {}) });
+    else await steps.advancePaymentOrder({ transition: transitionInput, ...(facts[0] ? { ledgerFact: facts[0] } : {}) });
   };
 
   await transition('CAPTURE_REQUESTED', null, 'AUTH_HOLD');

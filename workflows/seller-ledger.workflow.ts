@@ -19,6 +19,7 @@ import type { createLedgerActivities } from '../activities/ledger.activities';
 import { journalEntryId } from '../ledger/journal';
 import {
   ledgerFactSignal,
+  ledgerFactsSignal,
   sellerLedgerStateQuery,
   type LedgerFactPayload,
   type SellerLedgerInput,
@@ -54,6 +55,7 @@ export async function sellerLedgerWorkflow(input: SellerLedgerInput): Promise<vo
   };
   for (const fact of input.carried ?? []) accept(fact);
   setHandler(ledgerFactSignal, accept);
+  setHandler(ledgerFactsSignal, (facts) => facts.forEach(accept));
   setHandler(sellerLedgerStateQuery, () => view);
 
   const info = workflowInfo();

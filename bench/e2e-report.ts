@@ -1,0 +1,132 @@
+/**
+ * The end-to-end benchmark's output: result.json, result.md (the tables the README quotes) and
+ * chart.png (latency percentiles and throughput over time, Vega-Lite rendered to PNG by resvg).
+ */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ComponentUsage } from './proc-sampler';
+import { ms, type summarize } from './stats';
+
+type Summary = ReturnType<typeof summarize>;
+
+export type StepResult = {
+  rate: number;
+  seconds: number;
+  sent: number;
+  accepted: number;
+  ordersOffered: number;
+  errors: Record<string, number>;
+  checkoutMs: Summary;
+  acceptedToCapturedMs: Summary;
+  captureToBalanceMs: Summary;
+  completedOrdersPerS: number;
+  ordersInFlightAtEnd: number;
+  sustained: boolean;
+  notSustainedBecause?: string;
+  machineCpuMeanPct: number;
+};
+
+type Usage = { machineCpuMeanPct: number; components: ComponentUsage[] };
+
+export type E2eResult = {
+  runId: string;
+  label: string;
+  at: string;
+  command: string;
+  machine: { cpus: number; memGiB: number };
+  options: Record<string, unknown>;
+  ceiling?: { seconds: number; concurrency: number; keys: number; completed: number; errors: number; workflowsPerS: number; latencyMs: Summary };
+  steps: StepResult[];
+  maxSustainedRate: number | null;
+  ourOrdersPerS: number | null;
+  ratioToCeiling: number | null;
+  halfMaxStep: { rate: number; checkoutP99Ms: number; captureToBalanceP99Ms: number } | null;
+  usage: { ceiling: Usage | null; load: Usage };
+  gate: { nothingAccepted: boolean; ledgerVerify: string; paymentsNotFinal: number; capturedTwiceAtPsp: number; dbPspDisagreements: number; sellersChecked: number; balanceMismatches: number; passed: boolean };
+  series: Array<{ t: number; offered: number; accepted: number; errors: number; completedOrders: number; p50: number | null; p95: number | null; p99: number | null }>;
+};
+
+const s = (value: number | null | undefined): string => (value === null || value === undefined ? '-' : ms(value));
+
+export function markdownReport(r: E2eResult): string {
+  const lines: string[] = [];
+  const o = r.options;
+  lines.push(`**Run ${r.runId}${r.label ? ` (${r.label})` : ''}**, ${r.at}, ${r.machine.cpus} cores, ${r.machine.memGiB} GiB, everything on one machine. Command: \`${r.command}\``);
+  lines.push('');
+  lines.push(`Sellers: ${String(o.distribution)}${o.distribution === 'hot' ? ' (one seller gets every order)' : ` over ${String(o.sellers)}`}${o.distribution === 'zipf' ? ` (s = ${String(o.zipfS)})` : ''}; ${String(o.ordersPerCheckout)} orders per checkout; PSP scenario ${String(o.psp)}.`);
+  lines.push('');
+  lines.push('| figure | value | target |');
+  lines.push('|---|---:|---|');
+  if (r.ceiling) lines.push(`| bare-Temporal ceiling (same shape, same server) | ${r.ceiling.workflowsPerS} workflows/s | |`);
+  lines.push(`| our completed PaymentOrders/s (best sustained step) | ${s(r.ourOrdersPerS)} | |`);
+  lines.push(`| **ratio to the ceiling** | **${s(r.ratioToCeiling)}** | ≥ 0.7 |`);
+  lines.push(`| max sustained checkout rate | ${r.maxSustainedRate ?? 'none'} checkouts/s | |`);
+  if (r.halfMaxStep) {
+    lines.push(`| checkout p99 at ${r.halfMaxStep.rate}/s (≈ half the max) | ${s(r.halfMaxStep.checkoutP99Ms)} ms | ≤ 100 ms |`);
+    lines.push(`| capture → balance API p99 at ${r.halfMaxStep.rate}/s | ${s(r.halfMaxStep.captureToBalanceP99Ms)} ms | ≤ 2,000 ms |`);
+  }
+  lines.push(`| correctness gate | ${r.gate.passed ? 'passed' : '**FAILED**'}${r.gate.nothingAccepted ? ' (no checkout was accepted)' : ''}: ledger verify ${r.gate.ledgerVerify}, ${r.gate.paymentsNotFinal} payments not final, ${r.gate.capturedTwiceAtPsp} captured twice, ${r.gate.dbPspDisagreements} DB/PSP disagreements, ${r.gate.sellersChecked - r.gate.balanceMismatches}/${r.gate.sellersChecked} balances = captured − commission | all zero |`);
+  lines.push('');
+  lines.push('| checkouts/s | sent | 202 | errors | checkout p50 / p95 / p99 ms | 202 → CAPTURED p50 / p99 ms | capture → balance p50 / p99 ms (probes) | completed orders/s | orders in flight at end | machine CPU | sustained |');
+  lines.push('|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|');
+  for (const st of r.steps) {
+    const errors = Object.entries(st.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
+    lines.push(
+      `| ${st.rate} | ${st.sent} | ${st.accepted} | ${errors} | ${s(st.checkoutMs.p50)} / ${s(st.checkoutMs.p95)} / ${s(st.checkoutMs.p99)} | ${s(st.acceptedToCapturedMs.p50)} / ${s(st.acceptedToCapturedMs.p99)} | ${s(st.captureToBalanceMs.p50)} / ${s(st.captureToBalanceMs.p99)} (n=${st.captureToBalanceMs.count}) | ${st.completedOrdersPerS} | ${st.ordersInFlightAtEnd} | ${st.machineCpuMeanPct}% | ${st.sustained ? 'yes' : `no: ${st.notSustainedBecause ?? ''}`} |`,
+    );
+  }
+  lines.push('');
+  const names = [...new Set([...(r.usage.ceiling?.components ?? []), ...r.usage.load.components].map((c) => c.component))].sort();
+  lines.push('| component | CPU mean / max % of a core (ceiling phase) | CPU mean / max % (checkout phase) | RSS max MiB |');
+  lines.push('|---|---:|---:|---:|');
+  for (const name of names) {
+    const c = r.usage.ceiling?.components.find((x) => x.component === name);
+    const l = r.usage.load.components.find((x) => x.component === name);
+    lines.push(`| ${name} | ${c ? `${c.cpuMeanPct} / ${c.cpuMaxPct}` : '-'} | ${l ? `${l.cpuMeanPct} / ${l.cpuMaxPct}` : '-'} | ${Math.max(c?.rssMaxMiB ?? 0, l?.rssMaxMiB ?? 0)} |`);
+  }
+  lines.push(`| whole machine (2 cores = 100%) | ${r.usage.ceiling ? r.usage.ceiling.machineCpuMeanPct : '-'} | ${r.usage.load.machineCpuMeanPct} | |`);
+  return lines.join('\n');
+}
+
+async function chartPng(r: E2eResult): Promise<Buffer> {
+  const vega = await import('vega');
+  // vega and vega-lite are ES modules; this file is CommonJS. vega-lite's types resolve only under
+  // the "exports" map, which this project's module resolution does not read: its one call is typed here.
+  const vegaLite: string = 'vega-lite';
+  const vl = (await import(vegaLite)) as { compile: (spec: unknown) => { spec: Parameters<typeof vega.parse>[0] } };
+  const { Resvg } = await import('@resvg/resvg-js');
+  const latency = r.series.flatMap((p) => (['p50', 'p95', 'p99'] as const).filter((k) => p[k] !== null).map((k) => ({ t: p.t, percentile: k, ms: Math.max(1, p[k]!) })));
+  const throughput = r.series.flatMap((p) => [
+    { t: p.t, series: 'checkouts sent/s', value: p.offered },
+    { t: p.t, series: 'PaymentOrders captured/s', value: p.completedOrders },
+    { t: p.t, series: 'errors/s', value: p.errors },
+  ]);
+  const width = 760;
+  const layers: unknown[] = [{ mark: { type: 'line', interpolate: 'monotone' }, encoding: { x: { field: 't', type: 'quantitative', title: 'seconds since the checkouts started' }, y: { field: 'value', type: 'quantitative', title: 'per second' }, color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'top-left' } } } }];
+  if (r.ceiling) {
+    layers.push({ data: { values: [{ y: r.ceiling.workflowsPerS, label: `bare-Temporal ceiling ${r.ceiling.workflowsPerS} workflows/s` }] }, layer: [{ mark: { type: 'rule', strokeDash: [6, 4], color: '#888' }, encoding: { y: { field: 'y', type: 'quantitative' } } }, { mark: { type: 'text', align: 'right', dy: -6, x: width, color: '#555' }, encoding: { y: { field: 'y', type: 'quantitative' }, text: { field: 'label' } } }] });
+  }
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: `End-to-end checkout benchmark ${r.runId}${r.label ? ` (${r.label})` : ''}`, subtitle: `${String(r.options.distribution)} sellers, PSP ${String(r.options.psp)}, ratio to ceiling ${s(r.ratioToCeiling)}, gate ${r.gate.passed ? 'passed' : 'FAILED'}` },
+    config: { font: 'DejaVu Sans', view: { stroke: '#ddd' } },
+    vconcat: [
+      { width, height: 220, title: 'checkout latency (ms, log scale), by second sent', data: { values: latency }, mark: { type: 'line', interpolate: 'monotone' }, encoding: { x: { field: 't', type: 'quantitative', title: null }, y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'ms' }, color: { field: 'percentile', type: 'nominal', title: null, legend: { orient: 'top-left' } } } },
+      { width, height: 220, title: 'throughput', data: { values: throughput }, layer: layers },
+    ],
+  };
+  const compiled = vl.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' }, fitTo: { mode: 'zoom', value: 1.5 } }).render().asPng();
+}
+
+/** Writes result.json, result.md and chart.png into `dir`; returns the Markdown. */
+export async function writeReport(dir: string, r: E2eResult): Promise<string> {
+  const markdown = markdownReport(r);
+  writeFileSync(path.join(dir, 'result.json'), JSON.stringify(r, null, 2));
+  writeFileSync(path.join(dir, 'result.md'), `${markdown}\n\n![chart](chart.png)\n`);
+  writeFileSync(path.join(dir, 'chart.png'), await chartPng(r));
+  return markdown;
+}
