@@ -55,7 +55,7 @@ async function main(): Promise<void> {
       kafka: () => consumer.lag(),
     }),
   );
-  const server = app.listen(config.AGGREGATOR_METRICS_PORT, '127.0.0.1', () => log.info({ port: config.AGGREGATOR_METRICS_PORT, topic: config.LEDGER_TOPIC, groupId: config.AGGREGATOR_GROUP_ID }, 'aggregator running'));
+  const server = app.listen(config.AGGREGATOR_METRICS_PORT, config.BIND_HOST, () => log.info({ port: config.AGGREGATOR_METRICS_PORT, topic: config.LEDGER_TOPIC, groupId: config.AGGREGATOR_GROUP_ID }, 'aggregator running'));
   server.on('error', (err) => {
     log.fatal({ err }, 'aggregator probe server could not listen');
     process.exit(1);

@@ -64,7 +64,7 @@ async function main(): Promise<void> {
     ...(config.FAULT_INJECT === 'crash-after-response' ? { afterResponse: crash } : {}),
   });
 
-  const server = app.listen(config.API_PORT, '127.0.0.1', () => log.info({ port: config.API_PORT }, 'API listening'));
+  const server = app.listen(config.API_PORT, config.BIND_HOST, () => log.info({ port: config.API_PORT }, 'API listening'));
   server.on('error', (err) => {
     log.fatal({ err }, 'API could not listen');
     process.exit(1);

@@ -56,7 +56,7 @@ function parseOptions() {
       orders: { type: 'string', default: '1-3' },
       psp: { type: 'string', default: 'BEST_PSP_EVER' },
       'ceiling-seconds': { type: 'string', default: '20' },
-      'ceiling-concurrency': { type: 'string', default: '100' },
+      'ceiling-concurrency': { type: 'string', default: '50' },
       'probe-every-ms': { type: 'string', default: '1000' },
       'settle-s': { type: 'string', default: '300' },
       label: { type: 'string', default: '' },
@@ -164,8 +164,8 @@ function progressBar(label: string, total: number): SingleBar {
 }
 
 /** Phase 1: the bare-Temporal ceiling, closed loop at `concurrency` workflows in flight. */
-async function runCeiling(config: Config, options: Options, runId: string, sampler: { extra: Record<string, number> }) {
-  const taskQueue = `bench-ceiling-${runId}`;
+async function runCeiling(config: Config, options: Options, runId: string, sampler: { extra: Record<string, number> }, phase: 'before' | 'after') {
+  const taskQueue = `bench-ceiling-${runId}-${phase}`;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'ceiling/worker.ts')], { cwd: ROOT, env: { ...process.env, CEILING_TASK_QUEUE: taskQueue, WORKER_SDK_METRICS_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -177,7 +177,7 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
   sampler.extra['ceiling-worker'] = child.pid!;
   const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const keyCount = options.distribution === 'hot' ? 1 : Math.min(options.sellers, 100);
-  const keys = Array.from({ length: keyCount }, (_, i) => `bench-ceiling-key-${runId}-${i}`);
+  const keys = Array.from({ length: keyCount }, (_, i) => `bench-ceiling-key-${runId}-${phase}-${i}`);
   await Promise.all(keys.map((workflowId) => client.workflow.start<typeof ceilingKey>('ceilingKey', { taskQueue, workflowId, args: [0] })));
 
   const startedAt = Date.now();
@@ -187,13 +187,13 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
   const latencies: number[] = [];
   let errors = 0;
   let n = 0;
-  const bar = progressBar('ceiling (bare Temporal)', options.ceilingSeconds);
+  const bar = progressBar(`ceiling ${phase} (bare)`, options.ceilingSeconds);
   const ticker = setInterval(() => bar.update(Math.min(options.ceilingSeconds, Math.round((Date.now() - startedAt) / 1_000)), { info: `${completions.length} completed, ${errors} errors` }), 500);
   const lane = async () => {
     while (Date.now() < endAt) {
       const t0 = performance.now();
       try {
-        const handle = await client.workflow.start<typeof ceilingOrder>('ceilingOrder', { taskQueue, workflowId: `bench-ceiling-${runId}-${n++}`, args: [keys[n % keyCount]!] });
+        const handle = await client.workflow.start<typeof ceilingOrder>('ceilingOrder', { taskQueue, workflowId: `bench-ceiling-${runId}-${phase}-${n++}`, args: [keys[n % keyCount]!] });
         await handle.result();
         completions.push(Date.now());
         latencies.push(performance.now() - t0);
@@ -214,6 +214,7 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
   await new Promise((r) => child.once('exit', r));
   delete sampler.extra['ceiling-worker'];
   return {
+    phase,
     startedAt,
     endedAt: Date.now(),
     seconds: options.ceilingSeconds,
@@ -239,9 +240,12 @@ async function main(): Promise<void> {
   const previousScenario = await currentPspScenario(config.PSP_BASE_URL);
   console.log(`bench:e2e run ${runId}: ${options.ramp ? `ramp ${options.steps.join(',')} checkouts/s, ${options.stepSeconds} s a step` : `${options.steps[0]} checkouts/s for ${options.stepSeconds} s`}; sellers ${options.distribution}${options.distribution === 'hot' ? '' : ` over ${options.sellers}`}, ${options.ordersPerCheckout.join('-')} per checkout; PSP ${options.psp}`);
 
-  // Phase 1: the ceiling.
-  const ceiling = options.ceilingSeconds > 0 ? await runCeiling(config, options, runId, samplerPids) : undefined;
-  if (ceiling) console.log(`ceiling: ${ceiling.workflowsPerS} workflows/s completed at ${ceiling.concurrency} in flight (p50 ${ms(ceiling.latencyMs.p50)} ms, p99 ${ms(ceiling.latencyMs.p99)} ms per workflow, ${ceiling.errors} errors)`);
+  // Phase 1: the ceiling (measured again after the checkouts: the mean of both is the reference,
+  // and their difference shows how much the machine drifted during the run).
+  const printCeiling = (c: Awaited<ReturnType<typeof runCeiling>>) =>
+    console.log(`ceiling ${c.phase}: ${c.workflowsPerS} workflows/s completed at ${c.concurrency} in flight (p50 ${ms(c.latencyMs.p50)} ms, p99 ${ms(c.latencyMs.p99)} ms per workflow, ${c.errors} errors)`);
+  const ceilingBefore = options.ceilingSeconds > 0 ? await runCeiling(config, options, runId, samplerPids, 'before') : undefined;
+  if (ceilingBefore) printCeiling(ceilingBefore);
   await sleep(2_000);
 
   // Phase 2: checkouts, open loop, step by step. Balances are read first: the gate compares each
@@ -431,6 +435,12 @@ async function main(): Promise<void> {
       }),
     );
   }
+  const ceilingAfter = ceilingBefore ? await runCeiling(config, options, runId, samplerPids, 'after') : undefined;
+  if (ceilingAfter) printCeiling(ceilingAfter);
+  const ceiling =
+    ceilingBefore && ceilingAfter
+      ? { ...ceilingBefore, workflowsPerS: Math.round(((ceilingBefore.workflowsPerS + ceilingAfter.workflowsPerS) / 2) * 10) / 10, runs: [ceilingBefore, ceilingAfter].map((c) => ({ phase: c.phase, workflowsPerS: c.workflowsPerS, completed: c.completed, errors: c.errors, latencyMs: c.latencyMs })) }
+      : undefined;
   sampler.stop();
   await pool.end();
 

@@ -16,6 +16,8 @@ const csv = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter
 /** The schema of every environment variable the application reads, with its default. */
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  /** Address every HTTP server (API, probes, metrics, PSP simulator) listens on; 0.0.0.0 in containers. */
+  BIND_HOST: z.string().min(1).default('127.0.0.1'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 
   DATABASE_URL: z.string().url().default('postgres://payorch:payorch@127.0.0.1:15432/payorch'),
@@ -39,6 +41,8 @@ export const configSchema = z.object({
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   WORKER_SDK_METRICS_PORT: int(0, 65535).default(9466),
   WORKER_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  /** A directory of workflow bundles prebuilt by scripts/bundle-workflows.ts (container images); unset = bundle at start. */
+  WORKFLOW_BUNDLE_DIR: z.string().min(1).optional(),
 
   PSP_BASE_URL: z.string().url().default('http://127.0.0.1:14010'),
   PSP_PORT: int(0, 65535).default(14010),

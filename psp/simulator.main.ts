@@ -10,7 +10,7 @@ const simulator = createSimulator({
   timeoutHoldMs: config.PSP_TIMEOUT_HOLD_MS,
   stateFile: config.PSP_STATE_FILE,
 });
-const server = simulator.app.listen(config.PSP_PORT, '127.0.0.1', () => {
+const server = simulator.app.listen(config.PSP_PORT, config.BIND_HOST, () => {
   log.info({ port: config.PSP_PORT, scenario: config.PSP_SCENARIO }, 'PSP simulator listening');
 });
 server.on('error', (err) => {

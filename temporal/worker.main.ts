@@ -34,7 +34,7 @@ async function main(): Promise<void> {
       worker: () => (runtime.worker.getState() === 'RUNNING' ? Promise.resolve() : Promise.reject(new Error(runtime.worker.getState()))),
     }),
   );
-  const server = app.listen(config.WORKER_METRICS_PORT, '127.0.0.1');
+  const server = app.listen(config.WORKER_METRICS_PORT, config.BIND_HOST);
   server.on('error', (err) => {
     log.fatal({ err }, 'worker probe server could not listen');
     process.exit(1);

@@ -19,6 +19,7 @@ import { createLedgerSignalActivities } from '../activities/ledger-signal.activi
 import { createPaymentOrderActivities } from '../activities/payment-order.activities';
 import { createPspActivities } from '../activities/psp.activities';
 import { connectTemporalClient } from './client';
+import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { createPaymentOrderStarter } from './payment-order-starter';
 
 export type WorkerRuntime = {
@@ -68,7 +69,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
         telemetryOptions: {
           logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
           // The SDK's own worker metrics (task latencies, slots, polls), in Prometheus format.
-          ...(config.WORKER_SDK_METRICS_PORT > 0 ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${config.WORKER_SDK_METRICS_PORT}` } } } : {}),
+          ...(config.WORKER_SDK_METRICS_PORT > 0 ? { metrics: { prometheus: { bindAddress: `${config.BIND_HOST}:${config.WORKER_SDK_METRICS_PORT}` } } } : {}),
         },
       });
     } catch (err) {
@@ -96,14 +97,18 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    ...(overrides.workflowBundle ? { workflowBundle: overrides.workflowBundle } : { workflowsPath: overrides.workflowsPath ?? require.resolve('../workflows') }),
+    ...(overrides.workflowBundle
+      ? { workflowBundle: overrides.workflowBundle }
+      : config.WORKFLOW_BUNDLE_DIR && !overrides.workflowsPath
+        ? { workflowBundle: { codePath: workflowBundlePath(config.WORKFLOW_BUNDLE_DIR, !!overrides.tracing) } }
+        : { workflowsPath: overrides.workflowsPath ?? workflowsEntry() }),
     activities,
     ...workerTuning(config),
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
     ...(overrides.tracing
       ? {
           interceptors: {
-            workflowModules: [require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors')],
+            workflowModules: tracingInterceptorModules(), // compiled into the prebuilt traced bundle too
             activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
           },
           sinks: { exporter: makeWorkflowExporter(overrides.tracing.spanProcessor, overrides.tracing.resource) },
