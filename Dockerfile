@@ -5,7 +5,7 @@
 # TypeScript runs through tsx (a production dependency); workflows are prebundled at build time
 # so the worker starts without webpack. Built and run by docker-compose.yml and k8s/.
 #
-# npm install (not npm ci) with the committed lockfile: see README.md, "Why not npm ci".
+# npm install (not npm ci) with the committed lockfile: see install_tools in scripts/stack.
 
 ARG NODE_IMAGE=node:20.19-bookworm-slim
 

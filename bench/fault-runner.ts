@@ -178,7 +178,7 @@ async function main(): Promise<void> {
     while (Date.now() < deadline) {
       try {
         open = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payments where id = any(${uuidArray(ids)}) and status = 'AUTHORIZED'`)).rows[0]!.n;
-        const missing = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payment_orders po where po.payment_id = any(${uuidArray(ids)}) and (select count(*) from journal_entries je where je.payment_order_id = po.id) < 2`)).rows[0]!.n;
+        const missing = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payment_orders po where po.payment_id = any(${uuidArray(ids)}) and (select count(*) from journal_entries je where je.id in ('AUTH_HOLD:' || po.id, 'CAPTURE:' || po.id, 'AUTH_RELEASE:' || po.id)) < 2`)).rows[0]!.n;
         if (open === 0 && missing === 0) break;
       } catch {
         // the database may still be coming back

@@ -38,6 +38,8 @@ export const configSchema = z.object({
   WORKER_WORKFLOW_TASK_POLLS: int(2, 200).default(40),
   WORKER_NON_STICKY_POLL_RATIO: z.coerce.number().min(0.1).max(1).default(0.5),
   WORKER_ACTIVITY_TASK_POLLS: int(1, 200).default(10),
+  /** Threads that run workflow code. With one, a long replay (a hot seller's ledger after a failed task) stalls every workflow. */
+  WORKER_WORKFLOW_THREADS: int(1, 16).default(2),
   WORKER_METRICS_PORT: int(0, 65535).default(9464),
   WORKER_SDK_METRICS_PORT: int(0, 65535).default(9466),
   WORKER_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),

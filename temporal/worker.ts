@@ -46,7 +46,13 @@ export type WorkerRuntimeOptions = Partial<Pick<WorkerOptions, 'workflowBundle' 
 /** Task slots and pollers, from the configuration; the benchmark's bare-Temporal worker uses the same. */
 export function workerTuning(config: Config): Pick<
   WorkerOptions,
-  'maxConcurrentActivityTaskExecutions' | 'maxConcurrentWorkflowTaskExecutions' | 'maxConcurrentLocalActivityExecutions' | 'maxConcurrentWorkflowTaskPolls' | 'nonStickyToStickyPollRatio' | 'maxConcurrentActivityTaskPolls'
+  | 'maxConcurrentActivityTaskExecutions'
+  | 'maxConcurrentWorkflowTaskExecutions'
+  | 'maxConcurrentLocalActivityExecutions'
+  | 'maxConcurrentWorkflowTaskPolls'
+  | 'nonStickyToStickyPollRatio'
+  | 'maxConcurrentActivityTaskPolls'
+  | 'workflowThreadPoolSize'
 > {
   return {
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
@@ -57,6 +63,7 @@ export function workerTuning(config: Config): Pick<
     maxConcurrentWorkflowTaskPolls: Math.min(config.WORKER_WORKFLOW_TASK_POLLS, config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS),
     nonStickyToStickyPollRatio: config.WORKER_NON_STICKY_POLL_RATIO,
     maxConcurrentActivityTaskPolls: config.WORKER_ACTIVITY_TASK_POLLS,
+    workflowThreadPoolSize: config.WORKER_WORKFLOW_THREADS,
   };
 }
 
