@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { Pool } from 'pg';
 import { loadConfigOrExit } from '../config/config';
 import { signDevToken } from '../scripts/dev-token';
+import { checkoutBody } from './api-client';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { ms, summarize } from './stats';
 
@@ -40,14 +41,13 @@ async function main(): Promise<void> {
     const sellers = new Set<number>();
     const n = 1 + Math.floor(Math.random() * 3);
     while (sellers.size < n) sellers.add(Math.floor(Math.random() * sellerCount));
-    const orders = [...sellers].map((s) => ({ sellerId: `seller-${s}`, amount: { quantity: 500 + Math.floor(Math.random() * 10_000), currency: 'EUR' } }));
-    const total = orders.reduce((a, o) => a + o.amount.quantity, 0);
+    const orders = [...sellers].map((s) => ({ sellerId: `seller-${s}`, quantity: 500 + Math.floor(Math.random() * 10_000) }));
     const sentAt = performance.now();
     try {
       const res = await fetch(url, {
         method: 'POST',
         headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-        body: JSON.stringify({ buyerId: 'bench', orderId: randomUUID(), totalAmount: { quantity: total, currency: 'EUR' }, paymentOrders: orders, paymentMethod: { token: 'tok_visa' } }),
+        body: checkoutBody(orders),
       });
       const body = (await res.json()) as { paymentId?: string };
       return { status: res.status, latencyMs: performance.now() - sentAt, lateMs: sentAt - scheduledAt, paymentId: body.paymentId };

@@ -19,6 +19,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
@@ -30,6 +31,7 @@ import { commissionMinor } from '../ledger/journal';
 import { signDevToken } from '../scripts/dev-token';
 import { connectTemporalClient } from '../temporal/client';
 import type { ceilingKey, ceilingOrder } from './ceiling/workflows';
+import { checkoutBody, sellerBalance, settlement, type BenchOrder } from './api-client';
 import { ProcSampler } from './proc-sampler';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { writeReport, type E2eResult, type StepResult } from './e2e-report';
@@ -40,7 +42,7 @@ const DATA_DIR = process.env.PAYORCH_DATA_DIR ?? path.join(ROOT, '.data');
 const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 
 type Distribution = 'uniform' | 'zipf' | 'hot';
-type Order = { sellerId: string; quantity: number };
+type Order = BenchOrder;
 type Sample = { step: number; sentAt: number; latencyMs: number; kind: string; paymentId?: string; orders: Order[]; probe?: { sellerId: string; paymentOrderId?: string; visibleAt?: number } };
 
 function parseOptions() {
@@ -252,10 +254,7 @@ async function main(): Promise<void> {
 
   // Phase 2: checkouts, open loop, step by step. Balances are read first: the gate compares each
   // seller's change with what this run captured (nothing else may post to these sellers meanwhile).
-  const balanceOf = async (sellerId: string): Promise<bigint> => {
-    const body = (await (await fetch(`${config.API_BASE_URL}/api/v1/sellers/${encodeURIComponent(sellerId)}/balance`, { headers })).json()) as { balances: Array<{ balance: { quantity: number; currency: string } }> };
-    return BigInt(body.balances.find((b) => b.balance.currency === 'EUR')?.balance.quantity ?? 0);
-  };
+  const balanceOf = (sellerId: string) => sellerBalance(config.API_BASE_URL, headers.authorization, sellerId);
   const sellerIds = sellerPicker(options, runId);
   const probeSellers = Array.from({ length: 10 }, (_, k) => (options.freshSellers ? `probe-${runId}-${k}` : `bench-probe-${k}`));
   const balanceBefore = new Map<string, bigint>();
@@ -306,7 +305,7 @@ async function main(): Promise<void> {
       const res = await fetch(`${config.API_BASE_URL}/api/v1/payments`, {
         method: 'POST',
         headers: { ...headers, 'idempotency-key': randomUUID() },
-        body: JSON.stringify({ buyerId: 'bench', orderId: randomUUID(), totalAmount: { quantity: orders.reduce((s, o) => s + o.quantity, 0), currency: 'EUR' }, paymentOrders: orders.map((o) => ({ sellerId: o.sellerId, amount: { quantity: o.quantity, currency: 'EUR' } })), paymentMethod: { token: 'tok_visa' } }),
+        body: checkoutBody(orders),
         signal: AbortSignal.timeout(30_000),
       });
       const body = (await res.json()) as { paymentId?: string; paymentOrders?: Array<{ paymentOrderId: string; sellerId: string }> };
@@ -405,13 +404,8 @@ async function main(): Promise<void> {
   const drainBar = progressBar('drain', acceptedIds.length);
   let lost = 0;
   for (;;) {
-    const rows = (await db.execute<{ open: number; missing: number }>(sql`
-      select count(*) filter (where p.status = 'AUTHORIZED')::int as open,
-             (select count(*) from payment_orders po where po.payment_id = any(${uuidArray(acceptedIds)})
-                and po.status = 'CAPTURED'
-                and (select count(*) from journal_entries je where je.id in ('AUTH_HOLD:' || po.id, 'CAPTURE:' || po.id)) < 2)::int as missing
-      from payments p where p.id = any(${uuidArray(acceptedIds)})`)).rows[0]!;
-    drainBar.update(acceptedIds.length - rows.open, { info: `${rows.open} payments open, ${rows.missing} captured orders without their entries` });
+    const rows = await settlement(db, acceptedIds);
+    drainBar.update(acceptedIds.length - rows.open, { info: `${rows.open} payments open, ${rows.missing} orders without both journal entries` });
     lost = rows.open;
     if (rows.open === 0 && rows.missing === 0) break;
     if (Date.now() - drainStartedAt > options.settleS * 1_000) break;
@@ -544,7 +538,7 @@ async function main(): Promise<void> {
     label: options.label,
     at: new Date().toISOString(),
     command: `npm run -s bench:e2e -- ${process.argv.slice(2).join(' ')}`.trim(),
-    machine: { cpus: (await import('node:os')).cpus().length, memGiB: Math.round((await import('node:os')).totalmem() / 2 ** 30) },
+    machine: { cpus: os.cpus().length, memGiB: Math.round(os.totalmem() / 2 ** 30) },
     options: { ...options, ordersPerCheckout: options.ordersPerCheckout.join('-') },
     ceiling,
     steps: stepResults,

@@ -23,6 +23,7 @@ import { loadConfigOrExit } from '../config/config';
 import { createDb, uuidArray } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { signDevToken } from '../scripts/dev-token';
+import { checkoutBody, sellerBalance, settlement } from './api-client';
 import { setPspScenario } from './psp-scenario';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -136,9 +137,9 @@ async function main(): Promise<void> {
       for (let i = 0; i < rate * seconds; i++) {
         const wait = start + (i * 1_000) / rate - Date.now();
         if (wait > 0) await sleep(wait);
-        const orders = [sellers[i % 20]!, sellers[(i + 7) % 20]!].map((sellerId, j) => ({ sellerId, amount: { quantity: 100 + i + j, currency: 'EUR' } }));
+        const orders = [sellers[i % 20]!, sellers[(i + 7) % 20]!].map((sellerId, j) => ({ sellerId, quantity: 100 + i + j }));
         const key = randomUUID();
-        const payload = JSON.stringify({ buyerId: 'fault', orderId: randomUUID(), totalAmount: { quantity: orders.reduce((s, o) => s + o.amount.quantity, 0), currency: 'EUR' }, paymentOrders: orders, paymentMethod: { token: 'tok_visa' } });
+        const payload = checkoutBody(orders, { buyerId: 'fault' });
         pending.push(
           (async () => {
             // A client that retries with the same key, as the contract asks, for a bounded time.
@@ -177,9 +178,9 @@ async function main(): Promise<void> {
     const deadline = Date.now() + settleS * 1_000;
     while (Date.now() < deadline) {
       try {
-        open = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payments where id = any(${uuidArray(ids)}) and status = 'AUTHORIZED'`)).rows[0]!.n;
-        const missing = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payment_orders po where po.payment_id = any(${uuidArray(ids)}) and (select count(*) from journal_entries je where je.id in ('AUTH_HOLD:' || po.id, 'CAPTURE:' || po.id, 'AUTH_RELEASE:' || po.id)) < 2`)).rows[0]!.n;
-        if (open === 0 && missing === 0) break;
+        const state = await settlement(db, ids);
+        open = state.open;
+        if (state.open === 0 && state.missing === 0) break;
       } catch {
         // the database may still be coming back
       }
@@ -197,10 +198,9 @@ async function main(): Promise<void> {
     let balanceMismatches = 0;
     const balancesDeadline = Date.now() + 60_000; // for all sellers together
     for (const sellerId of sellers) {
-      const expected = Number((await db.execute<{ s: string }>(sql`select coalesce(sum(case direction when 'CREDIT' then amount_minor else -amount_minor end), 0)::text as s from postings where account_code = ${`MERCHANT_PAYABLE.${sellerId}`}`)).rows[0]!.s);
+      const expected = BigInt((await db.execute<{ s: string }>(sql`select coalesce(sum(case direction when 'CREDIT' then amount_minor else -amount_minor end), 0)::text as s from postings where account_code = ${`MERCHANT_PAYABLE.${sellerId}`}`)).rows[0]!.s);
       for (;;) {
-        const body = (await (await fetch(`${config.API_BASE_URL}/api/v1/sellers/${sellerId}/balance`, { headers: { authorization: `Bearer ${jwt}` } })).json()) as { balances: Array<{ balance: { quantity: number } }> };
-        if ((body.balances[0]?.balance.quantity ?? 0) === expected) break;
+        if ((await sellerBalance(config.API_BASE_URL, `Bearer ${jwt}`, sellerId)) === expected) break;
         if (Date.now() > balancesDeadline) {
           balanceMismatches += 1;
           break;

@@ -24,6 +24,7 @@ import { commissionMinor } from '../ledger/journal';
 import { signDevToken } from '../scripts/dev-token';
 import { connectTemporalClient } from '../temporal/client';
 import { sellerLedgerWorkflowId } from '../workflows/contracts';
+import { checkoutBody, sellerBalance, settlement } from './api-client';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { ms, summarize } from './stats';
 
@@ -64,9 +65,7 @@ async function main(): Promise<void> {
   const probe = async (p: (typeof probes)[number]) => {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      const res = await fetch(`${config.API_BASE_URL}/api/v1/sellers/${p.sellerId}/balance`, { headers });
-      const body = (await res.json()) as { balances: unknown[] };
-      if (body.balances.length > 0) {
+      if ((await sellerBalance(config.API_BASE_URL, headers.authorization, p.sellerId)) > 0n) {
         p.visibleAt = Date.now();
         return;
       }
@@ -86,12 +85,11 @@ async function main(): Promise<void> {
     const isProbe = i % probeEvery === 0;
     const probeSeller = `probe-${runId}-${i}`;
     if (isProbe) orders.push({ sellerId: probeSeller, quantity: 777 });
-    const total = orders.reduce((s, o) => s + o.quantity, 0);
     const t0 = performance.now();
     const res = await fetch(`${config.API_BASE_URL}/api/v1/payments`, {
       method: 'POST',
       headers: { ...headers, 'idempotency-key': randomUUID() },
-      body: JSON.stringify({ buyerId: 'bench', orderId: randomUUID(), totalAmount: { quantity: total, currency: 'EUR' }, paymentOrders: orders.map((o) => ({ sellerId: o.sellerId, amount: { quantity: o.quantity, currency: 'EUR' } })), paymentMethod: { token: 'tok_visa' } }),
+      body: checkoutBody(orders),
     });
     latencies.push(performance.now() - t0);
     if (res.status !== 202) {
@@ -131,11 +129,9 @@ async function main(): Promise<void> {
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'bench' });
   const deadline = Date.now() + 180_000;
   for (;;) {
-    const open = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payments where id = any(${uuidArray(paymentIds)}) and status = 'AUTHORIZED'`)).rows[0]!.n;
-    const orders = (await db.execute<{ n: number }>(sql`select count(*)::int as n from payment_orders where payment_id = any(${uuidArray(paymentIds)})`)).rows[0]!.n;
-    const entries = (await db.execute<{ n: number }>(sql`select count(*)::int as n from journal_entries where payment_id = any(${uuidArray(paymentIds)})`)).rows[0]!.n;
-    if (open === 0 && entries === orders * 2) break;
-    if (Date.now() > deadline) throw new Error(`not settled after 180 s: ${open} payments open, ${entries}/${orders * 2} entries`);
+    const { open, missing } = await settlement(db, paymentIds);
+    if (open === 0 && missing === 0) break;
+    if (Date.now() > deadline) throw new Error(`not settled after 180 s: ${open} payments open, ${missing} orders without both journal entries`);
     await new Promise((r) => setTimeout(r, 500));
   }
 
@@ -158,8 +154,7 @@ async function main(): Promise<void> {
   const balanceDeadline = Date.now() + 30_000;
   for (const sellerId of checkedSellers) {
     for (;;) {
-      const body = (await (await fetch(`${config.API_BASE_URL}/api/v1/sellers/${sellerId}/balance`, { headers })).json()) as { balances: Array<{ balance: { quantity: number } }> };
-      if (BigInt(body.balances[0]?.balance.quantity ?? 0) === expectedPayable.get(sellerId)) break;
+      if ((await sellerBalance(config.API_BASE_URL, headers.authorization, sellerId)) === expectedPayable.get(sellerId)) break;
       if (Date.now() > balanceDeadline) {
         balanceMismatches += 1;
         break;

@@ -1,0 +1,44 @@
+/**
+ * What every benchmark does against the running stack, written once: the checkout request body,
+ * a seller's balance through the API, and whether a set of payments has settled (every payment
+ * final, every order's two journal entries committed).
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { uuidArray, type Database } from '../db/client';
+
+export type BenchOrder = { sellerId: string; quantity: number };
+
+/** A checkout of `orders` in EUR, total = sum of the orders, paid with `token`. */
+export function checkoutBody(orders: readonly BenchOrder[], options: { buyerId?: string; token?: string } = {}): string {
+  return JSON.stringify({
+    buyerId: options.buyerId ?? 'bench',
+    orderId: randomUUID(),
+    totalAmount: { quantity: orders.reduce((sum, o) => sum + o.quantity, 0), currency: 'EUR' },
+    paymentOrders: orders.map((o) => ({ sellerId: o.sellerId, amount: { quantity: o.quantity, currency: 'EUR' } })),
+    paymentMethod: { token: options.token ?? 'tok_visa' },
+  });
+}
+
+/** A seller's EUR balance from `GET /api/v1/sellers/{id}/balance` (0 when it has none yet). */
+export async function sellerBalance(apiBaseUrl: string, authorization: string, sellerId: string): Promise<bigint> {
+  const res = await fetch(`${apiBaseUrl}/api/v1/sellers/${encodeURIComponent(sellerId)}/balance`, { headers: { authorization } });
+  const body = (await res.json()) as { balances: Array<{ balance: { quantity: number; currency: string } }> };
+  return BigInt(body.balances.find((b) => b.balance.currency === 'EUR')?.balance.quantity ?? 0);
+}
+
+/**
+ * Payments still AUTHORIZED, and orders without both journal entries (hold + capture or release),
+ * looked up by their deterministic ids (the primary key: journal_entries has no index by order).
+ */
+export async function settlement(db: Database, paymentIds: readonly string[]): Promise<{ open: number; missing: number }> {
+  const ids = uuidArray([...paymentIds]);
+  const row = (
+    await db.execute<{ open: number; missing: number }>(sql`
+      select (select count(*) from payments where id = any(${ids}) and status = 'AUTHORIZED')::int as open,
+             (select count(*) from payment_orders po where po.payment_id = any(${ids})
+                and (select count(*) from journal_entries je
+                      where je.id in ('AUTH_HOLD:' || po.id, 'CAPTURE:' || po.id, 'AUTH_RELEASE:' || po.id)) < 2)::int as missing`)
+  ).rows[0]!;
+  return row;
+}
