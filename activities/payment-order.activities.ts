@@ -26,8 +26,7 @@ export type TransitionResult = { applied: boolean; paymentStatus: string };
 
 export const ILLEGAL_TRANSITION = 'IllegalPaymentOrderTransition';
 
-/** `ledgerFact` is the single fact of workflows started before `ledgerFacts` existed. */
-export type AdvanceInput = { transition: TransitionInput; ledgerFact?: LedgerFactPayload; ledgerFacts?: LedgerFactPayload[] };
+export type AdvanceInput = { transition: TransitionInput; ledgerFacts: LedgerFactPayload[] };
 
 /**
  * `reportLedgerFacts` delivers facts to the seller's ledger in one signal (see ledger-signal.activities.ts).
@@ -73,8 +72,7 @@ export function createPaymentOrderActivities(deps: { db: Database; reportLedgerF
      * has the fact. Both halves are idempotent, so a retry repeats them harmlessly.
      */
     async advancePaymentOrder(input: AdvanceInput): Promise<TransitionResult> {
-      const facts = [...(input.ledgerFact ? [input.ledgerFact] : []), ...(input.ledgerFacts ?? [])];
-      if (facts.length > 0) await deps.reportLedgerFacts(facts);
+      if (input.ledgerFacts.length > 0) await deps.reportLedgerFacts(input.ledgerFacts);
       const result = await recordTransition(input.transition);
       const { to, attempts } = input.transition;
       if (result.applied && (to === 'CAPTURED' || to === 'CAPTURE_FAILED')) {

@@ -26,10 +26,14 @@ function readProcs(): Map<number, ProcStat> {
   return procs;
 }
 
-function treeTotals(procs: Map<number, ProcStat>, root: number): { ticks: number; rssBytes: number } | undefined {
-  if (!procs.has(root)) return undefined;
+function childrenOf(procs: Map<number, ProcStat>): Map<number, number[]> {
   const children = new Map<number, number[]>();
   for (const [pid, p] of procs) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  return children;
+}
+
+function treeTotals(procs: Map<number, ProcStat>, children: Map<number, number[]>, root: number): { ticks: number; rssBytes: number } | undefined {
+  if (!procs.has(root)) return undefined;
   let ticks = 0;
   let rssBytes = 0;
   const stack = [root];
@@ -75,11 +79,12 @@ export class ProcSampler {
   private sample(): void {
     const at = Date.now();
     const procs = readProcs();
+    const children = childrenOf(procs); // once a sample, shared by every component's tree
     const machine = machineTicks();
     const ticks = new Map<string, number>();
     const components: CpuSample['components'] = {};
     for (const [component, pid] of Object.entries(this.pids())) {
-      const totals = treeTotals(procs, pid);
+      const totals = treeTotals(procs, children, pid);
       if (!totals) continue;
       ticks.set(component, totals.ticks);
       const before = this.last?.ticks.get(component);

@@ -59,12 +59,15 @@ function checkEnvironment(where: string, env: Record<string, string>, problems: 
   return parsed;
 }
 
-let dockerIgnored: Set<string> = new Set();
+/** The top-level entries .dockerignore keeps out of the image (it lists names, not patterns, here). */
+function dockerIgnored(root: string): Set<string> {
+  return new Set(readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim().replace(/\/$/, '')).filter((l) => l && !l.startsWith('#')));
+}
 
-function checkEntry(where: string, entry: string | undefined, problems: string[]): void {
+function checkEntry(where: string, entry: string | undefined, ignored: Set<string>, problems: string[]): void {
   if (!entry) problems.push(`${where}: no command (expected a TypeScript entry point such as api/main.ts)`);
   else if (!existsSync(path.join(REPO, entry))) problems.push(`${where}: runs ${entry}, which does not exist`);
-  else if (dockerIgnored.has(entry.split('/')[0]!) || dockerIgnored.has(entry)) problems.push(`${where}: runs ${entry}, which .dockerignore keeps out of the image`);
+  else if (ignored.has(entry.split('/')[0]!) || ignored.has(entry)) problems.push(`${where}: runs ${entry}, which .dockerignore keeps out of the image`);
 }
 
 /** A health check URL or probe on a service of ours: its port must be the one the service listens on. */
@@ -105,6 +108,7 @@ export function validateCompose(root: string, report: Report): void {
   const compose = parse(readFileSync(file, 'utf8'), { merge: true }) as { services?: Record<string, ComposeService> };
   const services = compose.services ?? {};
   const stages = dockerfileStages(root);
+  const ignored = dockerIgnored(root);
   const ours = (s: ComposeService) => s.build !== undefined || s.image === 'payorch:local';
   for (const [name, service] of Object.entries(services)) {
     const where = `docker-compose.yml services.${name}`;
@@ -127,7 +131,7 @@ export function validateCompose(root: string, report: Report): void {
     if (!ours(service)) continue;
     const command = Array.isArray(service.command) ? service.command : service.command?.split(/\s+/);
     const entry = command?.[0];
-    checkEntry(where, entry, report.problems);
+    checkEntry(where, entry, ignored, report.problems);
     const envList = Array.isArray(service.environment) ? Object.fromEntries(service.environment.map((e) => e.split('=') as [string, string])) : (service.environment ?? {});
     const env = Object.fromEntries(Object.entries(envList).map(([k, v]) => [k, interpolate(String(v ?? ''))]));
     const parsed = checkEnvironment(where, env, report.problems);
@@ -212,6 +216,7 @@ async function validateStrimzi(docs: Doc[], overlay: string, problems: string[])
 
 export async function validateKubernetes(root: string, report: Report): Promise<void> {
   const tools = deployTools();
+  const ignored = dockerIgnored(root);
   for (const overlay of ['dev', 'prod']) {
     let docs: Doc[];
     try {
@@ -233,7 +238,7 @@ export async function validateKubernetes(root: string, report: Report): Promise<
         if (!container.image?.split(':')[0]!.endsWith('payorch')) continue;
         const where = `k8s/overlays/${overlay} ${doc.kind} ${doc.metadata?.name}`;
         const entry = container.args?.[0];
-        checkEntry(where, entry, report.problems);
+        checkEntry(where, entry, ignored, report.problems);
         const env: Record<string, string> = {};
         for (const from of container.envFrom ?? []) {
           if (from.configMapRef) {
@@ -285,7 +290,6 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { root: { type: 'string', default: REPO }, json: { type: 'boolean', default: false } } });
   const root = path.resolve(values.root);
   const report: Report = { problems: [], probes: [], checked: [] };
-  dockerIgnored = new Set(readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim().replace(/\/$/, '')).filter((l) => l && !l.startsWith('#')));
   validateCompose(root, report);
   await validateKubernetes(root, report);
   if (values.json) {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startService, stopService, type Service } from './processes';
 import { DATA_DIR, ROOT, testEnv } from './support';
-import type { Report } from '../scripts/validate-deploy';
+import { PROBE_PORT_VARIABLE, type Report } from '../scripts/validate-deploy';
 import { createDb } from '../db/client';
 import { connectTemporalClient } from '../temporal/client';
 import { paymentOrderWorkflowId, type PaymentOrderInput, type PaymentOrderView } from '../workflows/contracts';
@@ -81,7 +81,6 @@ describe('deployment files', () => {
   test('every health-check and probe path is served by the real process it targets', async () => {
     const byEntry = new Map<string, Set<string>>();
     for (const p of committed.probes) byEntry.set(p.entry, (byEntry.get(p.entry) ?? new Set()).add(p.path));
-    const portVariable: Record<string, string> = { 'api/main.ts': 'API_PORT', 'temporal/worker.main.ts': 'WORKER_METRICS_PORT', 'aggregator/main.ts': 'AGGREGATOR_METRICS_PORT', 'psp/simulator.main.ts': 'PSP_PORT' };
     const answers: Record<string, number> = {};
     for (const [entry, paths] of byEntry) {
       const port = await freePort();
@@ -93,7 +92,7 @@ describe('deployment files', () => {
           root: ROOT,
           logDir: path.join(DATA_DIR, 'logs', 'test'),
           port,
-          env: { ...testEnv().env, [portVariable[entry]!]: String(port), WORKER_SDK_METRICS_PORT: '0' },
+          env: { ...testEnv().env, [PROBE_PORT_VARIABLE[entry]!]: String(port), WORKER_SDK_METRICS_PORT: '0' },
         });
         for (const probePath of paths) answers[`${entry} ${probePath}`] = (await fetch(`http://127.0.0.1:${port}${probePath}`)).status;
       } finally {

@@ -65,7 +65,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
   const holdWithFirstOutcome = input.ledgerHold === 'with-first-outcome';
   let holdReported = false;
 
-  /** Moves to `to` (search attributes, query state, database) after reporting `fact` to the ledger. */
+  /** Moves to `to` (search attributes, query state, database) after reporting its ledger facts. */
   const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType) => {
     view.status = to;
     view.lastPspError = lastPspError;
@@ -75,16 +75,12 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
       { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
     ]);
     const entryTypes: EntryType[] = [];
-    if (!holdWithFirstOutcome) {
-      if (fact) entryTypes.push(fact);
-    } else {
-      if (!holdReported && to !== 'CAPTURE_REQUESTED') {
-        entryTypes.push('AUTH_HOLD');
-        holdReported = true;
-      }
-      if (fact && fact !== 'AUTH_HOLD') entryTypes.push(fact);
+    if (holdWithFirstOutcome && !holdReported && to !== 'CAPTURE_REQUESTED') {
+      entryTypes.push('AUTH_HOLD');
+      holdReported = true;
     }
-    const facts = entryTypes.map((entryType) => ({
+    if (fact && !(holdWithFirstOutcome && fact === 'AUTH_HOLD')) entryTypes.push(fact);
+    const ledgerFacts = entryTypes.map((entryType) => ({
       entryType,
       paymentOrderId: input.paymentOrderId,
       paymentId: input.paymentId,
@@ -93,9 +89,7 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
       currency: input.currency,
       commissionBps: input.commissionBps,
     }));
-    const transitionInput = { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError };
-    if (holdWithFirstOutcome) await steps.advancePaymentOrder({ transition: transitionInput, ...(facts.length > 0 ? { ledgerFacts: facts } : {}) });
-    else await steps.advancePaymentOrder({ transition: transitionInput, ...(facts[0] ? { ledgerFact: facts[0] } : {}) });
+    await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError }, ledgerFacts });
   };
 
   await transition('CAPTURE_REQUESTED', null, 'AUTH_HOLD');
