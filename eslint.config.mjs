@@ -34,7 +34,8 @@ export default tseslint.config(
           paths: nodeBuiltins.flatMap((m) => [m, `node:${m}`]).map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })),
           patterns: [
             { group: ['@temporalio/*', '!@temporalio/workflow', '!@temporalio/common'], message: 'Workflows import only @temporalio/workflow (and types from @temporalio/common).' },
-            { group: ['../db/*', '../api/*', '../temporal/*', '../psp/*', '../config/*', '../observability/*', '../aggregator/*', '../kafka/*', 'pg', 'kafkajs', 'ioredis', 'express', 'drizzle-orm', 'drizzle-orm/*', 'pino', 'jose', 'prom-client'], message: 'Workflow code must be pure: I/O belongs in activities.' },
+            { group: ['../psp/*'], allowTypeImports: true, message: 'Workflows may import the PSP port only for its types.' },
+            { group: ['../db/*', '../api/*', '../temporal/*', '../config/*', '../observability/*', '../aggregator/*', '../kafka/*', 'pg', 'kafkajs', 'ioredis', 'express', 'drizzle-orm', 'drizzle-orm/*', 'pino', 'jose', 'prom-client'], message: 'Workflow code must be pure: I/O belongs in activities.' },
             { group: ['../activities/*'], importNamePattern: '^(?!type )', allowTypeImports: true, message: 'Workflows may import activities only with `import type`.' },
           ],
         },

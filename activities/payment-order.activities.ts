@@ -1,16 +1,20 @@
 /**
  * Persistence of PaymentOrder transitions. Each call is one transaction that locks the payment
  * row (so sibling orders finishing at once cannot both miss each other's final status), moves the
- * order along the state machine, and recomputes the payment's status from its orders.
+ * order along the state machine, recomputes the payment's status from its orders, and writes the
+ * ledger facts the transition produced. Postgres, not a workflow's state, holds those facts from
+ * then on; the seller's ledger workflow is only woken to journal them.
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
+import { insertLedgerFacts } from '../db/ledger-facts';
 import { captureAttempts, paymentOrdersFinal } from '../observability/metrics';
 import { paymentOrders, payments } from '../db/schema';
 import {
   canTransition,
   derivePaymentStatus,
+  FINAL_ORDER_STATUSES,
   type PaymentOrderStatus,
 } from '../domain/payment-status';
 import type { LedgerFactPayload, PspError } from '../workflows/contracts';
@@ -20,6 +24,8 @@ export type TransitionInput = {
   to: PaymentOrderStatus;
   attempts: number;
   lastPspError: PspError | null;
+  /** The PSP's capture id, with the transition to CAPTURED. */
+  pspCaptureId?: string;
 };
 
 export type TransitionResult = { applied: boolean; paymentStatus: string };
@@ -29,22 +35,23 @@ export const ILLEGAL_TRANSITION = 'IllegalPaymentOrderTransition';
 export type AdvanceInput = { transition: TransitionInput; ledgerFacts: LedgerFactPayload[] };
 
 /**
- * `reportLedgerFacts` delivers facts to the seller's ledger in one signal (see ledger-signal.activities.ts).
+ * `wakeLedger` tells a seller's ledger workflow that Postgres holds facts for it (a signal that
+ * carries nothing the ledger needs; losing it loses nothing, the sweeper wakes the ledger later).
  */
-export function createPaymentOrderActivities(deps: { db: Database; reportLedgerFacts: (facts: LedgerFactPayload[]) => Promise<void> }) {
-  // Three statements in one transaction: lock the payment (found through the order), read all its
-  // orders under that lock, then update the order and the payment together. Locking first means a
-  // sibling order finishing at the same moment is seen in its final state, never missed.
-  const recordTransition = (input: TransitionInput): Promise<TransitionResult> =>
+export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (sellerId: string) => Promise<void> }) {
+  // Lock the payment (found through the order), read all its orders under that lock, then update
+  // the order and the payment together and insert the facts. Locking first means a sibling order
+  // finishing at the same moment is seen in its final state, never missed.
+  const recordTransition = (input: TransitionInput, facts: readonly LedgerFactPayload[]): Promise<TransitionResult> =>
     deps.db.transaction(async (tx) => {
-      const locked = await tx.execute<{ id: string }>(
-        sql`select ${payments.id} as id from ${payments} where ${payments.id} = (select ${paymentOrders.paymentId} from ${paymentOrders} where ${paymentOrders.id} = ${input.paymentOrderId}) for update`,
+      const locked = await tx.execute<{ id: string; traceparent: string | null }>(
+        sql`select ${payments.id} as id, ${payments.traceparent} as traceparent from ${payments} where ${payments.id} = (select ${paymentOrders.paymentId} from ${paymentOrders} where ${paymentOrders.id} = ${input.paymentOrderId}) for update`,
       );
-      const paymentId = locked.rows[0]?.id;
-      if (!paymentId) {
+      const payment = locked.rows[0];
+      if (!payment) {
         throw ApplicationFailure.create({ type: 'PaymentOrderNotFound', message: `no payment order ${input.paymentOrderId}`, nonRetryable: true });
       }
-      const orders = await tx.select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts }).from(paymentOrders).where(eq(paymentOrders.paymentId, paymentId));
+      const orders = await tx.select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts }).from(paymentOrders).where(eq(paymentOrders.paymentId, payment.id));
       const current = orders.find((o) => o.id === input.paymentOrderId)!;
       const from = current.status as PaymentOrderStatus;
       // A retried activity re-applies the same transition: that is success, not an error.
@@ -58,25 +65,28 @@ export function createPaymentOrderActivities(deps: { db: Database; reportLedgerF
         with order_update as (
           update ${paymentOrders}
              set status = ${input.to}, capture_attempts = ${input.attempts}, last_psp_error = ${lastPspError},
+                 psp_capture_id = coalesce(${input.pspCaptureId ?? null}, psp_capture_id),
                  workflow_started_at = coalesce(workflow_started_at, now()), updated_at = now()
            where id = ${input.paymentOrderId} and ${!alreadyApplied}
         )
-        update ${payments} set status = ${paymentStatus}, updated_at = now() where id = ${paymentId}`);
+        update ${payments} set status = ${paymentStatus}, updated_at = now() where id = ${payment.id}`);
+      // Idempotent (the fact id is its journal entry id): a retry inserts nothing new.
+      await insertLedgerFacts(tx, facts, payment.traceparent);
       return { applied: !alreadyApplied, paymentStatus };
     });
 
   return {
     /**
-     * One step of a PaymentOrder: report its ledger fact (if any), then record the transition. The
-     * fact goes first so that once the database says CAPTURED or CAPTURE_FAILED, the ledger already
-     * has the fact. Both halves are idempotent, so a retry repeats them harmlessly.
+     * One step of a PaymentOrder: the transition and its ledger facts in one transaction, then a
+     * wake-up for the seller's ledger. Once the database says CAPTURED, it also holds the CAPTURE
+     * fact; no workflow's state is the only copy of it. A retry repeats both halves harmlessly.
      */
     async advancePaymentOrder(input: AdvanceInput): Promise<TransitionResult> {
-      if (input.ledgerFacts.length > 0) await deps.reportLedgerFacts(input.ledgerFacts);
-      const result = await recordTransition(input.transition);
+      const result = await recordTransition(input.transition, input.ledgerFacts);
+      if (input.ledgerFacts.length > 0) await deps.wakeLedger(input.ledgerFacts[0]!.sellerId);
       const { to, attempts } = input.transition;
-      if (result.applied && (to === 'CAPTURED' || to === 'CAPTURE_FAILED')) {
-        paymentOrdersFinal.inc({ status: to });
+      if (result.applied && FINAL_ORDER_STATUSES.includes(to)) {
+        paymentOrdersFinal.inc({ status: to, code: to === 'CAPTURED' ? '' : (input.transition.lastPspError?.code ?? '') });
         captureAttempts.observe({ status: to }, attempts);
       }
       return result;

@@ -1,18 +1,23 @@
 /**
  * PSP activities: a thin adapter from the workflow to the PSP port. Outcomes are returned as
- * values (the workflow decides about retries and jitter); only an unexpected crash of the activity
- * itself is left to Temporal's retry policy.
+ * values (the workflow decides about retries, lookups, voids and jitter); only an unexpected crash
+ * of the activity itself is left to Temporal's retry policy.
  */
 import { Context } from '@temporalio/activity';
-import type { CaptureOutcome, PaymentServiceProvider } from '../psp/psp.port';
+import type { CaptureLookup, CaptureOutcome, PaymentServiceProvider, VoidOutcome } from '../psp/psp.port';
 import { parseMinor } from '../domain/money';
 
 export type CaptureInput = { paymentOrderId: string; authorizationId: string; amountMinor: string; currency: string };
 
 /** One key per PaymentOrder: every retry of its capture is the same request to the PSP. */
 export const captureIdempotencyKey = (paymentOrderId: string): string => `capture:${paymentOrderId}`;
+/** One key per PaymentOrder's void, likewise. */
+export const voidIdempotencyKey = (paymentOrderId: string): string => `void:${paymentOrderId}`;
 
 export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
+  const note = (operation: string, paymentOrderId: string, outcome: { kind: string; code?: string }): void => {
+    Context.current().log.debug(`psp ${operation}`, { paymentOrderId, outcome: outcome.kind, code: outcome.code });
+  };
   return {
     async capturePayment(input: CaptureInput): Promise<CaptureOutcome> {
       const outcome = await deps.psp.capture({
@@ -22,7 +27,27 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
         currency: input.currency,
         reference: input.paymentOrderId,
       });
-      Context.current().log.debug('psp capture', { paymentOrderId: input.paymentOrderId, outcome: outcome.kind, code: 'code' in outcome ? outcome.code : undefined });
+      note('capture', input.paymentOrderId, outcome);
+      return outcome;
+    },
+
+    /** Asks the PSP whether this PaymentOrder's capture happened (after an unknown outcome). */
+    async lookupCapture(input: { paymentOrderId: string }): Promise<CaptureLookup> {
+      const outcome = await deps.psp.lookupCapture({ idempotencyKey: captureIdempotencyKey(input.paymentOrderId) });
+      note('capture lookup', input.paymentOrderId, outcome);
+      return outcome;
+    },
+
+    /** Releases this PaymentOrder's share of the authorization; the PSP decides a race with its capture. */
+    async voidAuthorization(input: CaptureInput): Promise<VoidOutcome> {
+      const outcome = await deps.psp.voidAuthorization({
+        idempotencyKey: voidIdempotencyKey(input.paymentOrderId),
+        authorizationId: input.authorizationId,
+        amountMinor: parseMinor(input.amountMinor),
+        currency: input.currency,
+        reference: input.paymentOrderId,
+      });
+      note('void', input.paymentOrderId, outcome);
       return outcome;
     },
   };

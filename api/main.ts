@@ -10,7 +10,7 @@ import { startTracing } from '../observability/tracing';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { connectTemporalClient } from '../temporal/client';
 import { createPaymentOrderStarter } from '../temporal/payment-order-starter';
-import { backoffFromConfig } from '../temporal/worker';
+import { starterSettingsFromConfig } from '../temporal/worker';
 import { createBalanceStore } from '../aggregator/balance-store';
 import { createApp } from './app';
 import { createAuthenticator } from './auth';
@@ -29,12 +29,7 @@ async function main(): Promise<void> {
   redis.connect().catch(() => undefined);
   const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-api-probe` }).admin();
 
-  const starter = createPaymentOrderStarter({
-    client,
-    db,
-    settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, backoff: backoffFromConfig(config), commissionBps: config.PLATFORM_COMMISSION_BPS },
-    log,
-  });
+  const starter = createPaymentOrderStarter({ client, db, settings: starterSettingsFromConfig(config), log });
   // Fault injection for the durable-acceptance test only (FAULT_INJECT is 'none' by default).
   const crash = () => process.kill(process.pid, 'SIGKILL');
   const payments = createPaymentsService({

@@ -16,6 +16,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
+import { isUniqueViolation } from '../db/errors';
 import { idempotencyKeys, paymentOrders, payments } from '../db/schema';
 import { moneyToJson, type MoneyJson } from '../domain/money';
 import type { PaymentOrderStatus, PaymentStatus } from '../domain/payment-status';
@@ -62,7 +63,6 @@ export function canonicalJson(value: unknown): string {
 
 export const requestHash = (body: unknown): string => createHash('sha256').update(canonicalJson(body)).digest('hex');
 
-const isUniqueViolation = (err: unknown) => (err as { code?: string; cause?: { code?: string } }).code === '23505' || (err as { cause?: { code?: string } }).cause?.code === '23505';
 
 export function createPaymentsService(deps: PaymentsServiceDeps) {
   const { db } = deps;
@@ -148,6 +148,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
     }
 
     const authorizationId = authorization.kind === 'approved' ? authorization.authorizationId : null;
+    const authExpiresAt = authorization.kind === 'approved' && authorization.expiresAt ? new Date(authorization.expiresAt) : null;
     const declineReason = authorization.kind === 'declined' ? authorization.reason : null;
     const approved = authorizationId !== null;
     const paymentStatus: PaymentStatus = approved ? 'AUTHORIZED' : 'DECLINED';
@@ -155,6 +156,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
     const orders = body.paymentOrders.map((o, position) => ({ id: randomUUID(), position, sellerId: o.sellerId, amountMinor: BigInt(o.amount.quantity), currency: o.amount.currency }));
 
     let outcome: HttpOutcome;
+    let paymentCreatedAt = new Date();
     try {
       outcome = await db.transaction(async (tx) => {
         const [payment] = await tx
@@ -167,10 +169,12 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
             currency,
             status: paymentStatus,
             pspAuthorizationId: authorizationId,
+            authExpiresAt,
             declineReason,
             traceparent: cmd.traceparent ?? null,
           })
           .returning({ createdAt: payments.createdAt });
+        paymentCreatedAt = payment!.createdAt;
         await tx.insert(paymentOrders).values(orders.map((o) => ({ id: o.id, paymentId, position: o.position, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: o.currency, status: orderStatus })));
 
         const result: HttpOutcome = approved
@@ -222,7 +226,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
 
     deps.afterCommit?.();
     if (authorizationId !== null) {
-      const toStart = orders.map((o) => ({ paymentOrderId: o.id, paymentId, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: o.currency, pspAuthorizationId: authorizationId }));
+      const toStart = orders.map((o) => ({ paymentOrderId: o.id, paymentId, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: o.currency, pspAuthorizationId: authorizationId, authExpiresAt, createdAt: paymentCreatedAt }));
       // Not awaited: the 202 does not wait for Temporal; the relay covers a failure here.
       deps.startOrders(toStart).catch((err: unknown) => deps.log.warn({ err, paymentId }, 'fast-path start failed; the relay will start the workflows'));
     }
@@ -241,6 +245,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
       orderId: payment.orderId,
       totalAmount,
       ...(payment.declineReason ? { declineReason: payment.declineReason } : {}),
+      ...(payment.authExpiresAt ? { authorizationExpiresAt: payment.authExpiresAt.toISOString() } : {}),
       paymentOrders: orders.map((o) => ({
         paymentOrderId: o.id,
         sellerId: o.sellerId,
@@ -248,6 +253,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
         status: o.status,
         captureAttempts: o.captureAttempts,
         lastPspError: o.lastPspError,
+        pspCaptureId: o.pspCaptureId,
         updatedAt: o.updatedAt.toISOString(),
       })),
       createdAt: payment.createdAt.toISOString(),

@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       eventId: `bench/${runId}/${i}`,
       eventType: 'LedgerEntriesRecorded',
       aggregateId: sellerId,
+      sequence: Math.floor(i / streamCount) + 1,
       traceId: null,
       occurredAt: new Date().toISOString(),
       data: {

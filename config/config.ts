@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { PSP_SCENARIOS } from '../psp/scenarios';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -48,10 +49,12 @@ export const configSchema = z.object({
 
   PSP_BASE_URL: z.string().url().default('http://127.0.0.1:14010'),
   PSP_PORT: int(0, 65535).default(14010),
-  PSP_SCENARIO: z.enum(['NORMAL', 'PEAK', 'DEGRADED', 'BEST_PSP_EVER']).default('NORMAL'),
+  PSP_SCENARIO: z.enum(PSP_SCENARIOS).default('NORMAL'),
   PSP_TIMEOUT_MS: int(10, 120_000).default(2_000),
   PSP_STATE_FILE: z.string().optional(),
   PSP_TIMEOUT_HOLD_MS: int(0, 120_000).default(5_000),
+  /** The simulator's authorization lifetime (a real PSP reports its own `expiresAt`). */
+  PSP_AUTH_TTL_S: int(1, 90 * 24 * 3600).default(7 * 24 * 3600),
 
   API_PORT: int(0, 65535).default(3000),
   API_BASE_URL: z.string().url().default('http://127.0.0.1:3000'),
@@ -68,13 +71,21 @@ export const configSchema = z.object({
   AUTH_AUDIENCE: z.string().min(1).default('payorch-api'),
 
   CAPTURE_BACKOFF_BASE_MS: int(1, 3_600_000).default(1_000),
-  CAPTURE_BACKOFF_CAP_MS: int(1, 86_400_000).default(60_000),
-  CAPTURE_ATTEMPTS_MAX: int(1, 100).default(5),
+  CAPTURE_BACKOFF_CAP_MS: int(1, 86_400_000).default(15 * 60_000),
+  /** Captures stop this long before the authorization expires; then the order's share is voided. */
+  CAPTURE_AUTH_SAFETY_MARGIN_MS: int(0, 7 * 86_400_000).default(3_600_000),
+  /** Assumed validity of an authorization whose PSP did not report `expiresAt`. */
+  AUTH_VALIDITY_DEFAULT_S: int(60, 90 * 24 * 3600).default(7 * 24 * 3600),
 
   PLATFORM_COMMISSION_BPS: int(0, 10_000).default(0),
-  LEDGER_BATCH_MAX_ITEMS: int(1, 5_000).default(100),
+  /** At most 500: one batch is one Kafka message, which must stay under the broker's 1 MiB limit. */
+  LEDGER_BATCH_MAX_ITEMS: int(1, 500).default(100),
   LEDGER_BATCH_MAX_WAIT_MS: int(0, 60_000).default(0),
   LEDGER_HISTORY_EVENTS_MAX: int(100, 50_000).default(10_000),
+  LEDGER_PUBLISH_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  /** The sweeper wakes ledger workflows of streams whose facts or batches waited this long. */
+  LEDGER_SWEEP_INTERVAL_MS: int(100, 600_000).default(5_000),
+  LEDGER_SWEEP_MIN_AGE_MS: int(0, 3_600_000).default(10_000),
 
   AGGREGATOR_METRICS_PORT: int(0, 65535).default(9465),
   AGGREGATOR_GROUP_ID: z.string().min(1).default('balance-aggregator'),

@@ -36,6 +36,8 @@ export const payments = pgTable(
     currency: currency(),
     status: text('status').notNull(),
     pspAuthorizationId: text('psp_authorization_id'),
+    /** When the PSP's authorization lapses (it reports it); captures retry until shortly before. */
+    authExpiresAt: timestamp('auth_expires_at', { withTimezone: true, mode: 'date' }),
     declineReason: text('decline_reason'),
     traceparent: text('traceparent'),
     createdAt: createdAt(),
@@ -66,6 +68,8 @@ export const paymentOrders = pgTable(
     status: text('status').notNull(),
     captureAttempts: integer('capture_attempts').notNull().default(0),
     lastPspError: text('last_psp_error'),
+    /** The PSP's id of the capture, once captured; reconciliation matches on it. */
+    pspCaptureId: text('psp_capture_id'),
     /** The outbox marker: null until the PaymentOrder workflow is known to have started. */
     workflowStartedAt: timestamp('workflow_started_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
@@ -124,6 +128,8 @@ export const journalEntries = pgTable(
     sellerId: text('seller_id').notNull(),
     /** The ledger batch that wrote it; lets a retried commit find what it wrote the first time. */
     batchId: text('batch_id').notNull(),
+    /** Facts about the entry that are not postings, e.g. the PSP's capture id of a CAPTURE. */
+    metadata: jsonb('metadata'),
     createdAt: createdAt(),
   },
   (t) => [
@@ -177,5 +183,80 @@ export const accountBalances = pgTable(
     primaryKey({ name: 'account_balances_pk', columns: [t.accountCode, t.currency, t.streamId] }),
     check('account_balances_watermark_positive', sql`${t.lastPostingId} > 0`),
     index('account_balances_stream_idx').on(t.streamId),
+  ],
+);
+
+/**
+ * Ledger facts: what a PaymentOrder (later a refund, a settlement, a payout) reports to the
+ * ledger, written in the same transaction as the status change that produced it. This table, not
+ * a workflow's state, is the copy of record until the fact is journaled: the stream's ledger
+ * workflow commits what it holds, and a sweeper wakes any stream whose facts wait too long.
+ * `id` is the journal entry id the fact becomes, so a fact exists at most once.
+ */
+export const ledgerFacts = pgTable(
+  'ledger_facts',
+  {
+    id: text('id').primaryKey(),
+    entryType: text('entry_type').notNull(),
+    /** The ledger stream (the seller) that journals it. */
+    streamId: text('stream_id').notNull(),
+    /** Null for facts that belong to no payment (settlements, payouts). */
+    paymentId: uuid('payment_id'),
+    paymentOrderId: uuid('payment_order_id'),
+    amountMinor: bigint('amount_minor', { mode: 'bigint' }).notNull(),
+    currency: currency(),
+    commissionBps: integer('commission_bps').notNull(),
+    metadata: jsonb('metadata'),
+    traceparent: text('traceparent'),
+    /** Arrival order: a stream journals its facts first in, first out. */
+    position: bigserial('position', { mode: 'bigint' }).notNull(),
+    createdAt: createdAt(),
+    /** Set in the transaction that wrote its journal entry (or found it already written). */
+    journaledAt: timestamp('journaled_at', { withTimezone: true, mode: 'date' }),
+    /** A fact that cannot become a valid entry (a bug) is set aside, visibly, instead of blocking its stream. */
+    quarantinedAt: timestamp('quarantined_at', { withTimezone: true, mode: 'date' }),
+    quarantineReason: text('quarantine_reason'),
+  },
+  (t) => [
+    check('ledger_facts_amount_positive', sql`${t.amountMinor} > 0`),
+    check('ledger_facts_commission_range', sql`${t.commissionBps} >= 0 and ${t.commissionBps} <= 10000`),
+    index('ledger_facts_pending_idx').on(t.streamId, t.position).where(sql`${t.journaledAt} is null and ${t.quarantinedAt} is null`),
+    index('ledger_facts_payment_order_idx').on(t.paymentOrderId),
+  ],
+);
+
+/**
+ * One row per ledger stream: the last sequence number it gave a batch. Locked while a batch is
+ * committed, which makes each stream's sequence gapless (1, 2, 3, ...).
+ */
+export const ledgerStreams = pgTable(
+  'ledger_streams',
+  {
+    streamId: text('stream_id').primaryKey(),
+    lastSeq: bigint('last_seq', { mode: 'bigint' }).notNull().default(sql`0`),
+    updatedAt: updatedAt(),
+  },
+  (t) => [check('ledger_streams_seq_non_negative', sql`${t.lastSeq} >= 0`)],
+);
+
+/**
+ * A committed batch of journal entries of one stream, with its gapless sequence number; it is the
+ * outbox of LedgerEntriesRecorded (one event per batch, `id` is the event id) until published.
+ */
+export const ledgerBatches = pgTable(
+  'ledger_batches',
+  {
+    id: text('id').primaryKey(),
+    streamId: text('stream_id').notNull(),
+    seq: bigint('seq', { mode: 'bigint' }).notNull(),
+    entryCount: integer('entry_count').notNull(),
+    traceparent: text('traceparent'),
+    createdAt: createdAt(),
+    publishedAt: timestamp('published_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    unique('ledger_batches_stream_seq_unique').on(t.streamId, t.seq),
+    check('ledger_batches_seq_positive', sql`${t.seq} > 0`),
+    index('ledger_batches_unpublished_idx').on(t.streamId, t.seq).where(sql`${t.publishedAt} is null`),
   ],
 );

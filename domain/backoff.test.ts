@@ -2,13 +2,14 @@ import fc from 'fast-check';
 import { cappedDelayMs, DEFAULT_BACKOFF, equalJitterBoundsMs, equalJitterDelayMs } from './backoff';
 
 describe('equal-jitter backoff', () => {
-  test('defaults are base 1 s, cap 60 s, 5 attempts', () => {
-    expect(DEFAULT_BACKOFF).toEqual({ baseMs: 1_000, capMs: 60_000, attemptsMax: 5 });
+  test('defaults are base 1 s, cap 15 min, no attempt count (the authorization bounds the time)', () => {
+    expect(DEFAULT_BACKOFF).toEqual({ baseMs: 1_000, capMs: 900_000 });
   });
 
   test('the capped delay doubles per attempt until the cap', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map((a) => cappedDelayMs(a, DEFAULT_BACKOFF))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
-    expect(cappedDelayMs(10_000, DEFAULT_BACKOFF)).toBe(60_000);
+    const policy = { baseMs: 1_000, capMs: 60_000 };
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((a) => cappedDelayMs(a, policy))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
+    expect(cappedDelayMs(10_000, DEFAULT_BACKOFF)).toBe(900_000);
   });
 
   test('for every attempt the delay lies in [capped/2, capped], at both ends of the random range', () => {

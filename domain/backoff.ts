@@ -5,9 +5,14 @@
  * failures does not retry in lock-step). Pure: the caller supplies the random source, which in
  * workflow code is the SDK's replay-safe Math.random.
  */
-export type BackoffPolicy = { baseMs: number; capMs: number; attemptsMax: number };
+/**
+ * `attemptsMax` bounded captures by a count before they were bounded by the authorization's
+ * validity; only PaymentOrder workflows started before that change read it.
+ */
+export type BackoffPolicy = { baseMs: number; capMs: number; attemptsMax?: number };
 
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 60_000, attemptsMax: 5 };
+/** A cap of 15 minutes: an outage of hours costs a few attempts an hour, not thousands. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 15 * 60_000 };
 
 /** The capped exponential delay for a (1-based) failed attempt. */
 export function cappedDelayMs(attempt: number, policy: Pick<BackoffPolicy, 'baseMs' | 'capMs'>): number {

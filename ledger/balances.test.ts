@@ -4,6 +4,7 @@ const event = (overrides: Record<string, unknown> = {}) => ({
   eventId: 'seller-ledger:s1/run/0',
   eventType: 'LedgerEntriesRecorded',
   aggregateId: 's1',
+  sequence: 1,
   traceId: null,
   occurredAt: '2026-11-22T00:00:00.000Z',
   data: {

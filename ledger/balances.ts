@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { sellerOfAccount, signedAmount } from './accounts';
 import type { LedgerEntriesRecordedEvent } from './events';
+import { ENTRY_TYPES } from './journal';
 
 export class PoisonMessageError extends Error {
   override readonly name = 'PoisonMessageError';
@@ -18,6 +19,7 @@ const eventSchema = z.object({
   eventId: z.string().min(1).max(512),
   eventType: z.literal('LedgerEntriesRecorded'),
   aggregateId: z.string().min(1).max(256),
+  sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
   traceId: z.string().nullable(),
   occurredAt: z.string().datetime({ offset: true }),
   data: z.object({
@@ -26,7 +28,8 @@ const eventSchema = z.object({
       .array(
         z.object({
           journalEntryId: z.string().min(1).max(256),
-          entryType: z.enum(['AUTH_HOLD', 'CAPTURE', 'AUTH_RELEASE']),
+          entryType: z.enum(ENTRY_TYPES),
+          metadata: z.record(z.string(), z.string().max(256)).optional(),
           paymentOrderId: z.string().min(1),
           paymentId: z.string().min(1),
           postings: z

@@ -27,7 +27,7 @@ export const pspCalls = new Counter({ name: 'payorch_psp_calls_total', help: 'PS
 
 export const captureAttempts = new Histogram({ name: 'payorch_capture_attempts', help: 'PSP capture attempts a PaymentOrder needed before its final status', labelNames: ['status'] as const, buckets: [1, 2, 3, 4, 5, 7, 10] });
 
-export const paymentOrdersFinal = new Counter({ name: 'payorch_payment_orders_final_total', help: 'PaymentOrders that reached a final status', labelNames: ['status'] as const });
+export const paymentOrdersFinal = new Counter({ name: 'payorch_payment_orders_final_total', help: 'PaymentOrders that reached a final status, by status and last PSP error code', labelNames: ['status', 'code'] as const });
 
 export const ledgerBatchSize = new Histogram({ name: 'payorch_ledger_batch_size', help: 'Journal entries per committed ledger batch', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500] });
 
@@ -58,5 +58,7 @@ export function withPspTelemetry(psp: PaymentServiceProvider): PaymentServicePro
   return {
     authorize: (request) => call('authorize', request.reference, () => psp.authorize(request)),
     capture: (request): Promise<CaptureOutcome> => call('capture', request.reference, () => psp.capture(request)),
+    lookupCapture: (request) => call('lookup_capture', request.idempotencyKey, () => psp.lookupCapture(request)),
+    voidAuthorization: (request) => call('void', request.reference, () => psp.voidAuthorization(request)),
   };
 }

@@ -1,15 +1,24 @@
 /**
  * Adapter: our PSP port over HTTP, speaking the simulator's wire format. Every call has a hard
- * timeout; a timeout or connection error during capture is a retryable outcome (the idempotency
- * key makes the retry safe even if the PSP did capture), during authorization it is
- * PspUnavailableError.
+ * timeout. How a failed call is read is decided in one place, `readFailure`:
+ * - nothing was sent (connection refused, name not resolved): `retryable`;
+ * - the PSP said it did not act (HTTP 503 with `status: RETRYABLE`, or 429): `retryable`;
+ * - a definitive refusal (4xx other than 408/409/429): `rejected`;
+ * - anything else (timeout, connection lost after sending, 408/409, other 5xx, a reply we cannot
+ *   parse): `unknown` — it may have happened.
+ * During authorization an unreachable or unknown PSP is PspUnavailableError (the API answers 503;
+ * the authorization key makes the client's retry safe).
  */
 import type {
   AuthorizeOutcome,
   AuthorizeRequest,
+  CaptureLookup,
   CaptureOutcome,
   CaptureRequest,
   PaymentServiceProvider,
+  PspProblem,
+  VoidOutcome,
+  VoidRequest,
 } from './psp.port';
 import { PspUnavailableError } from './psp.port';
 
@@ -24,8 +33,36 @@ type WireResult = { status: number; body: Record<string, unknown> };
 
 export type HttpPspOptions = { baseUrl: string; timeoutMs: number };
 
+/** Connection errors that prove the request never left this machine. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { code?: unknown; cause?: { code?: unknown } };
+  const code = e.cause?.code ?? e.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v.length > 0 ? v : fallback);
+
+/** The one place where a call that did not succeed is classified. */
+export function readFailure(failure: { error: unknown } | { result: WireResult }): ({ kind: 'rejected' | 'retryable' | 'unknown' } & PspProblem) {
+  if ('error' in failure) {
+    const err = failure.error;
+    if (err instanceof PspTimeoutError) return { kind: 'unknown', code: 'TIMEOUT', message: err.message };
+    const code = errorCode(err);
+    if (code !== undefined && NOT_SENT.has(code)) return { kind: 'retryable', code: 'CONNECTION_REFUSED', message: `${code}: the request was not sent` };
+    return { kind: 'unknown', code: 'CONNECTION_LOST', message: `${code ?? 'connection error'}: ${(err as Error).message}`.slice(0, 300) };
+  }
+  const { status, body } = failure.result;
+  const code = str(body.code, `HTTP_${status}`);
+  const message = str(body.message, code);
+  if ((status === 503 && body.status === 'RETRYABLE') || status === 429) return { kind: 'retryable', code, message };
+  if (status >= 400 && status < 500 && status !== 408 && status !== 409) return { kind: 'rejected', code, message };
+  return { kind: 'unknown', code, message };
+}
+
 export function createHttpPsp(options: HttpPspOptions): PaymentServiceProvider {
-  async function post(path: string, idempotencyKey: string, payload: unknown): Promise<WireResult> {
+  async function call(method: 'GET' | 'POST', path: string, idempotencyKey: string | undefined, payload?: unknown): Promise<WireResult> {
     // Our own timer (not AbortSignal.timeout) so a timeout is told apart from a connection error
     // reliably, whichever realm the error objects come from.
     const controller = new AbortController();
@@ -34,9 +71,9 @@ export function createHttpPsp(options: HttpPspOptions): PaymentServiceProvider {
     let response: Response;
     try {
       response = await fetch(new URL(path, options.baseUrl), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
-        body: JSON.stringify(payload),
+        method,
+        headers: { ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...(idempotencyKey ? { 'idempotency-key': idempotencyKey } : {}) },
+        ...(payload === undefined ? {} : { body: JSON.stringify(payload) }),
         signal: controller.signal,
       });
       text = await response.text();
@@ -46,63 +83,91 @@ export function createHttpPsp(options: HttpPspOptions): PaymentServiceProvider {
     } finally {
       clearTimeout(timer);
     }
-    let body: Record<string, unknown> = {};
+    let body: Record<string, unknown>;
     try {
       body = text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
-      body = { code: 'MALFORMED_RESPONSE', message: text.slice(0, 200) };
+      // A reply we cannot read says nothing about what happened: a 200 becomes a 502 (unknown).
+      return { status: response.status >= 400 ? response.status : 502, body: { code: 'MALFORMED_RESPONSE', message: text.slice(0, 200) } };
     }
     return { status: response.status, body };
   }
 
-  const str = (v: unknown, fallback: string): string => (typeof v === 'string' && v.length > 0 ? v : fallback);
+  /** Runs a call; a thrown transport error comes back as `{ error }`. */
+  const attempt = async (run: () => Promise<WireResult>): Promise<{ result: WireResult } | { error: unknown }> => {
+    try {
+      return { result: await run() };
+    } catch (error) {
+      return { error };
+    }
+  };
 
   return {
     async authorize(request: AuthorizeRequest): Promise<AuthorizeOutcome> {
-      let result: WireResult;
-      try {
-        result = await post('/v1/authorizations', request.idempotencyKey, {
+      const got = await attempt(() =>
+        call('POST', '/v1/authorizations', request.idempotencyKey, {
           amountMinor: request.amountMinor.toString(),
           currency: request.currency,
           token: request.token,
           reference: request.reference,
-        });
-      } catch (err) {
-        const code = err instanceof PspTimeoutError ? 'TIMEOUT' : 'CONNECTION_ERROR';
-        throw new PspUnavailableError(`PSP authorization failed: ${code}`, code);
+        }),
+      );
+      if ('error' in got) {
+        const failure = readFailure(got);
+        throw new PspUnavailableError(`PSP authorization failed: ${failure.code}`, failure.code);
       }
-      if (result.status === 200 && result.body.status === 'APPROVED') {
-        return { kind: 'approved', authorizationId: str(result.body.authorizationId, 'unknown') };
+      const { status, body } = got.result;
+      if (status === 200 && body.status === 'APPROVED') {
+        const expiresAt = typeof body.expiresAt === 'string' && !Number.isNaN(Date.parse(body.expiresAt)) ? new Date(body.expiresAt).toISOString() : undefined;
+        return { kind: 'approved', authorizationId: str(body.authorizationId, 'unknown'), ...(expiresAt ? { expiresAt } : {}) };
       }
-      if (result.status === 402 || result.body.status === 'DECLINED') {
-        return { kind: 'declined', reason: str(result.body.reason, 'declined') };
-      }
-      throw new PspUnavailableError(`PSP authorization answered ${result.status}`, str(result.body.code, `HTTP_${result.status}`));
+      if (status === 402 || body.status === 'DECLINED') return { kind: 'declined', reason: str(body.reason, 'declined') };
+      throw new PspUnavailableError(`PSP authorization answered ${status}`, str(body.code, `HTTP_${status}`));
     },
 
     async capture(request: CaptureRequest): Promise<CaptureOutcome> {
-      let result: WireResult;
-      try {
-        result = await post('/v1/captures', request.idempotencyKey, {
+      const got = await attempt(() =>
+        call('POST', '/v1/captures', request.idempotencyKey, {
           authorizationId: request.authorizationId,
           amountMinor: request.amountMinor.toString(),
           currency: request.currency,
           reference: request.reference,
-        });
-      } catch (err) {
-        const timedOut = err instanceof PspTimeoutError;
-        return { kind: 'retryable', code: timedOut ? 'TIMEOUT' : 'CONNECTION_ERROR', message: (err as Error).message };
+        }),
+      );
+      if ('result' in got && got.result.status === 200 && got.result.body.status === 'CAPTURED') {
+        return { kind: 'captured', captureId: str(got.result.body.captureId, 'unknown') };
       }
-      const code = str(result.body.code, `HTTP_${result.status}`);
-      const message = str(result.body.message, code);
-      if (result.status === 200 && result.body.status === 'CAPTURED') {
-        return { kind: 'captured', captureId: str(result.body.captureId, 'unknown') };
+      return readFailure(got);
+    },
+
+    async lookupCapture(request: { idempotencyKey: string }): Promise<CaptureLookup> {
+      const got = await attempt(() => call('GET', `/v1/captures/lookup?idempotencyKey=${encodeURIComponent(request.idempotencyKey)}`, undefined));
+      if ('result' in got) {
+        const { status, body } = got.result;
+        if (status === 200 && body.status === 'CAPTURED') return { kind: 'captured', captureId: str(body.captureId, 'unknown') };
+        if (status === 200 && body.status === 'FAILED') return { kind: 'rejected', code: str(body.code, 'REJECTED'), message: str(body.message, 'rejected') };
+        if (status === 404 && body.status === 'NOT_FOUND') return { kind: 'not_found' };
       }
-      // 4xx other than 408/409/429 are final: retrying the same request cannot change the answer.
-      if (result.status >= 400 && result.status < 500 && ![408, 409, 429].includes(result.status)) {
-        return { kind: 'failed', code, message };
+      const failure = readFailure(got);
+      // A lookup that cannot be answered says nothing about the capture.
+      return { kind: 'unknown', code: failure.code, message: failure.message };
+    },
+
+    async voidAuthorization(request: VoidRequest): Promise<VoidOutcome> {
+      const got = await attempt(() =>
+        call('POST', `/v1/authorizations/${encodeURIComponent(request.authorizationId)}/voids`, request.idempotencyKey, {
+          amountMinor: request.amountMinor.toString(),
+          currency: request.currency,
+          reference: request.reference,
+        }),
+      );
+      if ('result' in got) {
+        const { status, body } = got.result;
+        if (status === 200 && body.status === 'VOIDED') return { kind: 'voided' };
+        if (status === 409 && body.status === 'ALREADY_CAPTURED') return { kind: 'already_captured', captureId: str(body.captureId, 'unknown') };
+        if (status === 410 && body.code === 'AUTHORIZATION_EXPIRED') return { kind: 'expired' };
       }
-      return { kind: 'retryable', code, message };
+      return readFailure(got);
     },
   };
 }

@@ -8,6 +8,7 @@ const log = createLogger({ name: 'psp-simulator', level: config.LOG_LEVEL });
 const simulator = createSimulator({
   scenario: config.PSP_SCENARIO,
   timeoutHoldMs: config.PSP_TIMEOUT_HOLD_MS,
+  authTtlS: config.PSP_AUTH_TTL_S,
   stateFile: config.PSP_STATE_FILE,
 });
 const server = simulator.app.listen(config.PSP_PORT, config.BIND_HOST, () => {

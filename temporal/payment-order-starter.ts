@@ -31,6 +31,7 @@ import { paymentOrders, payments } from '../db/schema';
 import type { BackoffPolicy } from '../domain/backoff';
 import {
   paymentOrderWorkflowId,
+  SA_AUTH_EXPIRES_AT,
   SA_CAPTURE_ATTEMPTS,
   SA_PAYMENT_ID,
   SA_PAYMENT_ORDER_STATUS,
@@ -39,7 +40,15 @@ import {
 } from '../workflows/contracts';
 import type { Logger } from '../observability/logger';
 
-export type StarterSettings = { taskQueue: string; backoff: BackoffPolicy; commissionBps: number };
+export type StarterSettings = {
+  taskQueue: string;
+  backoff: BackoffPolicy;
+  commissionBps: number;
+  /** Captures stop this long before the authorization expires. */
+  captureSafetyMarginMs: number;
+  /** Validity assumed when the PSP reported no `expiresAt`, counted from the payment's creation. */
+  authValidityDefaultMs: number;
+};
 
 export type OrderToStart = {
   paymentOrderId: string;
@@ -48,12 +57,17 @@ export type OrderToStart = {
   amountMinor: bigint;
   currency: string;
   pspAuthorizationId: string;
+  /** When the authorization lapses, as the PSP reported it (null: it did not say). */
+  authExpiresAt: Date | null;
+  /** The payment's creation time, from which a default validity is counted. */
+  createdAt: Date;
 };
 
 export function createPaymentOrderStarter(deps: { client: Client; db: Database; settings: StarterSettings; log: Logger }) {
   const { client, db, settings } = deps;
 
   async function startOne(order: OrderToStart): Promise<void> {
+    const authExpiresAt = order.authExpiresAt ?? new Date(order.createdAt.getTime() + settings.authValidityDefaultMs);
     const input: PaymentOrderInput = {
       paymentOrderId: order.paymentOrderId,
       paymentId: order.paymentId,
@@ -63,7 +77,8 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       pspAuthorizationId: order.pspAuthorizationId,
       backoff: settings.backoff,
       commissionBps: settings.commissionBps,
-      ledgerHold: 'with-first-outcome',
+      authExpiresAt: authExpiresAt.toISOString(),
+      captureSafetyMarginMs: settings.captureSafetyMarginMs,
     };
     try {
       await client.workflow.start('paymentOrderWorkflow', {
@@ -77,6 +92,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
           { key: SA_SELLER_ID, value: order.sellerId },
           { key: SA_PAYMENT_ID, value: order.paymentId },
           { key: SA_CAPTURE_ATTEMPTS, value: 0 },
+          { key: SA_AUTH_EXPIRES_AT, value: authExpiresAt },
         ],
       });
     } catch (err) {
@@ -111,6 +127,8 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
           amountMinor: paymentOrders.amountMinor,
           currency: paymentOrders.currency,
           pspAuthorizationId: payments.pspAuthorizationId,
+          authExpiresAt: payments.authExpiresAt,
+          createdAt: payments.createdAt,
         })
         .from(paymentOrders)
         .innerJoin(payments, eq(payments.id, paymentOrders.paymentId))

@@ -20,6 +20,7 @@ import { createPaymentOrderActivities } from '../activities/payment-order.activi
 import { createPspActivities } from '../activities/psp.activities';
 import { connectTemporalClient } from './client';
 import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
+import { runLedgerSweeper } from './ledger-sweeper';
 import { createPaymentOrderStarter } from './payment-order-starter';
 
 export type WorkerRuntime = {
@@ -32,14 +33,29 @@ export type WorkerRuntime = {
 };
 
 export function backoffFromConfig(config: Config) {
-  return { baseMs: config.CAPTURE_BACKOFF_BASE_MS, capMs: config.CAPTURE_BACKOFF_CAP_MS, attemptsMax: config.CAPTURE_ATTEMPTS_MAX };
+  return { baseMs: config.CAPTURE_BACKOFF_BASE_MS, capMs: config.CAPTURE_BACKOFF_CAP_MS };
+}
+
+/** What the PaymentOrder starter needs from the configuration (API and worker alike). */
+export function starterSettingsFromConfig(config: Config) {
+  return {
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    backoff: backoffFromConfig(config),
+    commissionBps: config.PLATFORM_COMMISSION_BPS,
+    captureSafetyMarginMs: config.CAPTURE_AUTH_SAFETY_MARGIN_MS,
+    authValidityDefaultMs: config.AUTH_VALIDITY_DEFAULT_S * 1_000,
+  };
+}
+
+export function ledgerSettingsFromConfig(config: Config) {
+  return { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX };
 }
 
 let runtimeInstalled = false;
 
 export type WorkerRuntimeOptions = Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> & {
   tracing?: Tracing;
-  /** Run the outbox relay with the worker (default true). */
+  /** Run the outbox relay and the ledger sweeper with the worker (default true). */
   relay?: boolean;
 };
 
@@ -89,15 +105,11 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
   const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 
-  const ledgerSignal = createLedgerSignalActivities({
-    client,
-    taskQueue: config.TEMPORAL_TASK_QUEUE,
-    settings: { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX },
-  });
+  const ledgerSignal = createLedgerSignalActivities({ client, taskQueue: config.TEMPORAL_TASK_QUEUE, settings: ledgerSettingsFromConfig(config) });
   const activities = {
     ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })) }),
-    ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFacts: (facts) => ledgerSignal.reportLedgerFacts(facts) }),
-    ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
+    ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
+    ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC, publishTimeoutMs: config.LEDGER_PUBLISH_TIMEOUT_MS }),
   };
 
   const worker = await Worker.create({
@@ -123,12 +135,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
       : {}),
   });
 
-  const starter = createPaymentOrderStarter({
-    client,
-    db: dbHandle.db,
-    settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, backoff: backoffFromConfig(config), commissionBps: config.PLATFORM_COMMISSION_BPS },
-    log,
-  });
+  const starter = createPaymentOrderStarter({ client, db: dbHandle.db, settings: starterSettingsFromConfig(config), log });
 
   return {
     worker,
@@ -136,10 +143,15 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     dbHandle,
     producer,
     async run() {
-      const stopRelay = overrides.relay === false ? () => Promise.resolve() : starter.runRelay({ intervalMs: config.OUTBOX_RELAY_INTERVAL_MS, minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS, batchMax: config.OUTBOX_RELAY_BATCH_MAX });
+      const noRelays = overrides.relay === false;
+      const stopRelay = noRelays ? () => Promise.resolve() : starter.runRelay({ intervalMs: config.OUTBOX_RELAY_INTERVAL_MS, minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS, batchMax: config.OUTBOX_RELAY_BATCH_MAX });
+      const stopSweeper = noRelays
+        ? () => Promise.resolve()
+        : runLedgerSweeper({ db: dbHandle.db, wake: (streamId) => ledgerSignal.wakeLedger(streamId), log }, { intervalMs: config.LEDGER_SWEEP_INTERVAL_MS, minAgeMs: config.LEDGER_SWEEP_MIN_AGE_MS, limit: 500 });
       try {
         await worker.run();
       } finally {
+        await stopSweeper();
         await stopRelay();
         await producer.disconnect();
         await client.connection.close();

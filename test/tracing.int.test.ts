@@ -22,7 +22,7 @@ import { startTracing } from '../observability/tracing';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { connectTemporalClient } from '../temporal/client';
 import { createPaymentOrderStarter } from '../temporal/payment-order-starter';
-import { backoffFromConfig, createWorkerRuntime } from '../temporal/worker';
+import { starterSettingsFromConfig, createWorkerRuntime } from '../temporal/worker';
 import { createMigratedDatabase, dropDatabase } from './databases';
 import { stackEnv, testConfig, testEnv, token, uniqueId, waitFor } from './support';
 
@@ -38,7 +38,7 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
   const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const { db, pool } = createDb({ url: dbUrl, poolMax: 5, applicationName: 'trace-test' });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true });
-  const starter = createPaymentOrderStarter({ client, db, settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, backoff: backoffFromConfig(config), commissionBps: 0 }, log });
+  const starter = createPaymentOrderStarter({ client, db, settings: { ...starterSettingsFromConfig(config), commissionBps: 0 }, log });
   const app = createApp({
     auth: createAuthenticator(config),
     payments: createPaymentsService({ db, psp: withPspTelemetry(createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 })), startOrders: (o) => starter.start(o), leaseMs: 30_000, log }),

@@ -51,7 +51,7 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
       const ledgerSignal = createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings });
       const activities = {
         ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }) }),
-        ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFacts: (facts) => ledgerSignal.reportLedgerFacts(facts) }),
+        ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
         ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
       };
       const worker = await Worker.create({

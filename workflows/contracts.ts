@@ -17,7 +17,9 @@ export const SA_SELLER_ID = defineSearchAttributeKey('SellerId', SearchAttribute
 export const SA_PAYMENT_ID = defineSearchAttributeKey('PaymentId', SearchAttributeType.KEYWORD);
 export const SA_CAPTURE_ATTEMPTS = defineSearchAttributeKey('CaptureAttempts', SearchAttributeType.INT);
 export const SA_LAST_PSP_ERROR_CODE = defineSearchAttributeKey('LastPspErrorCode', SearchAttributeType.KEYWORD);
-export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE];
+/** When the order's authorization lapses at the PSP; captures retry until shortly before it. */
+export const SA_AUTH_EXPIRES_AT = defineSearchAttributeKey('AuthExpiresAt', SearchAttributeType.DATETIME);
+export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_AUTH_EXPIRES_AT];
 
 export type PspError = { code: string; message: string };
 
@@ -28,7 +30,10 @@ export type PaymentOrderInput = {
   amountMinor: string;
   currency: string;
   pspAuthorizationId: string;
-  /** Fixed when the workflow starts, so a configuration change never alters a running payment's replay. */
+  /**
+   * Fixed when the workflow starts, so a configuration change never alters a running payment's
+   * replay. `attemptsMax` is read only by workflows started before captures were bounded by time.
+   */
   backoff: BackoffPolicy;
   /** Commission rate applied to this order's CAPTURE entry. */
   commissionBps: number;
@@ -39,15 +44,34 @@ export type PaymentOrderInput = {
    * and a search-attribute upsert to every PaymentOrder (docs/performance.md).
    */
   ledgerHold?: 'with-first-outcome';
+  /**
+   * When the authorization lapses at the PSP (ISO 8601). Captures keep retrying until
+   * `authExpiresAt - captureSafetyMarginMs`; then the order's share is voided. Present on every
+   * workflow started since captures are bounded by time rather than by a count.
+   */
+  authExpiresAt?: string;
+  captureSafetyMarginMs?: number;
+  /** State handed over by continue-as-new (a capture that retries for days keeps its history short). */
+  resume?: PaymentOrderResume;
 };
+
+export type PaymentOrderResume = { status: PaymentOrderStatus; attempts: number; lastPspError: PspError | null; unknownOutcomes: number; holdReported: boolean };
 
 export type PaymentOrderView = {
   paymentOrderId: string;
   status: PaymentOrderStatus;
   attempts: number;
   lastPspError: PspError | null;
-  /** The jittered delays waited so far, one per retry. */
+  /** The jittered delays waited so far, one per retry (the last 20, in this run). */
   retryDelaysMs: number[];
+  /** Capture outcomes that were unknown (timeouts, lost connections), each resolved by a lookup or a retry. */
+  unknownOutcomes?: number;
+  pspCaptureId?: string;
+  authExpiresAt?: string;
+  /** After this instant no capture is attempted; the order's share is voided instead. */
+  captureDeadline?: string;
+  /** When the next PSP call is due, while waiting between attempts. */
+  nextAttemptAt?: string | null;
 };
 
 export const paymentOrderStateQuery = defineQuery<PaymentOrderView>('paymentOrderState');
@@ -61,6 +85,8 @@ export type LedgerFactPayload = {
   amountMinor: string;
   currency: string;
   commissionBps: number;
+  /** Facts about the entry that are not postings, e.g. `{ pspCaptureId }` of a CAPTURE. */
+  metadata?: Record<string, string>;
   /** The W3C traceparent of the payment, so the ledger's event continues its trace. */
   traceparent?: string;
 };
@@ -70,14 +96,30 @@ export type SellerLedgerSettings = { batchMaxItems: number; batchMaxWaitMs: numb
 export type SellerLedgerInput = {
   sellerId: string;
   settings: SellerLedgerSettings;
-  /** Facts received but not yet committed by the previous run (continue-as-new). */
+  /**
+   * Facts a run of the old ledger (which kept facts in its state) had not committed; the first run
+   * of the current code writes them to Postgres. Current runs carry nothing.
+   */
   carried?: LedgerFactPayload[];
 };
 
-export type SellerLedgerView = { sellerId: string; pending: number; batchesCommitted: number; factsCommitted: number };
+export type SellerLedgerView = {
+  sellerId: string;
+  /** Facts held in this run's memory: only ever non-zero in runs of the old ledger. */
+  pending: number;
+  batchesCommitted: number;
+  factsCommitted: number;
+  /** Batches committed but not yet acknowledged by Kafka (true while Kafka is unreachable). */
+  unpublished?: boolean;
+  publishFailures?: number;
+  lastPublishError?: string | null;
+  nextPublishAttemptAt?: string | null;
+};
 
-/** One fact a signal: what workflows started before `ledgerFacts` existed still send. */
+/** "Postgres holds facts for you": what PaymentOrders and the sweeper send. Carries nothing. */
+export const ledgerWakeSignal = defineSignal<[]>('ledgerWake');
+/** Old form: facts in the signal itself (workflows and workers of the version before facts lived in Postgres). */
 export const ledgerFactSignal = defineSignal<[LedgerFactPayload]>('ledgerFact');
-/** Several facts of one seller in one signal (a PaymentOrder's hold and its first outcome). */
+/** Old form: several facts of one seller in one signal. */
 export const ledgerFactsSignal = defineSignal<[LedgerFactPayload[]]>('ledgerFacts');
 export const sellerLedgerStateQuery = defineQuery<SellerLedgerView>('sellerLedgerState');

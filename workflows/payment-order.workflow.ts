@@ -1,72 +1,93 @@
 /**
  * PaymentOrder workflow: one seller's leg of a payment, from authorization hold to CAPTURED or
- * CAPTURE_FAILED. Retries of a retryable PSP outcome wait an equal-jitter exponential delay in
- * workflow code (Temporal's RetryPolicy has no jitter; workflow Math.random is replay-safe), so
- * the wait is a durable timer and every attempt is visible in the history and in the query.
+ * CAPTURE_FAILED.
+ *
+ * The retry budget is time, not a count: retryable and unknown capture outcomes are retried with
+ * equal-jitter exponential backoff (a durable timer in workflow code; workflow Math.random is
+ * replay-safe) until `authExpiresAt - captureSafetyMarginMs`. A PSP outage of minutes or hours
+ * therefore never fails a sale.
+ *
+ * Unknown is not failed: an unknown outcome (timeout, connection lost after sending) is resolved
+ * at once by asking the PSP (lookup by idempotency key); if the PSP cannot say, the capture is
+ * retried later with the same key, which can never capture twice.
+ *
+ * The order ends CAPTURE_FAILED only through a void of its share of the authorization, and the
+ * PSP decides the void: "already captured" makes the order CAPTURED; "voided" or "authorization
+ * expired" make it CAPTURE_FAILED with AUTH_RELEASE; anything else is retried. So the order never
+ * ends CAPTURE_FAILED (nor posts AUTH_RELEASE) while the PSP holds a capture for it.
+ *
+ * A capture that retries for days keeps its history short with continue-as-new (when the server
+ * suggests it, between attempts), carrying its attempts, last error and unknown-outcome count.
+ *
+ * Workflows started before this version have no `capture-bounded-by-authorization` marker in
+ * their history and finish on the old code (payment-order.legacy.ts).
  */
 import {
   ActivityFailure,
+  continueAsNew,
   log,
-  proxyActivities,
-  proxyLocalActivities,
+  patched,
   setHandler,
   sleep,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
-import type { createPaymentOrderActivities } from '../activities/payment-order.activities';
-import type { createPspActivities } from '../activities/psp.activities';
 import { equalJitterDelayMs } from '../domain/backoff';
 import type { PaymentOrderStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
+import type { CaptureOutcome, VoidOutcome } from '../psp/psp.port';
 import {
   paymentOrderStateQuery,
   SA_CAPTURE_ATTEMPTS,
   SA_LAST_PSP_ERROR_CODE,
   SA_PAYMENT_ORDER_STATUS,
+  type LedgerFactPayload,
   type PaymentOrderInput,
   type PaymentOrderView,
   type PspError,
 } from './contracts';
+import { legacyPaymentOrderWorkflow } from './payment-order.legacy';
+import { psp, steps } from './payment-order.proxies';
 
-/**
- * Each step (ledger fact + status transition) is a local activity: a short database write and one
- * signal, run by this worker without a round trip through the task queue, recorded as a marker.
- * Retried until the database and Temporal are back (no attempt limit): a payment is never given up
- * because of an outage. Illegal transitions are bugs and fail fast.
- */
-const steps = proxyLocalActivities<ReturnType<typeof createPaymentOrderActivities>>({
-  startToCloseTimeout: '15s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: Number.POSITIVE_INFINITY, nonRetryableErrorTypes: ['IllegalPaymentOrderTransition', 'PaymentOrderNotFound'] },
-});
+/** The patch that marks workflows started with a time-bounded capture budget. */
+export const CAPTURE_BOUNDED_BY_AUTHORIZATION = 'capture-bounded-by-authorization';
 
-/**
- * The PSP call. Its outcomes come back as values; Temporal retries only a crashed or timed-out
- * activity, a few times, and if even that fails the workflow counts it as a retryable attempt.
- */
-const psp = proxyActivities<ReturnType<typeof createPspActivities>>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
-});
+/** Our own last error when the budget ran out before the PSP refused anything. */
+export const CAPTURE_WINDOW_CLOSED = 'CAPTURE_WINDOW_CLOSED';
+
+/** Used only if a workflow was started without `authExpiresAt` (it never is): the PSP's default validity. */
+const FALLBACK_AUTH_VALIDITY_MS = 7 * 24 * 3600 * 1000;
+const RETRY_DELAYS_KEPT = 20;
 
 export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<PaymentOrderView> {
+  if (!patched(CAPTURE_BOUNDED_BY_AUTHORIZATION)) return legacyPaymentOrderWorkflow(input);
+  return captureWithinAuthorization(input);
+}
+
+async function captureWithinAuthorization(input: PaymentOrderInput): Promise<PaymentOrderView> {
+  const authExpiresAtMs = input.authExpiresAt !== undefined ? Date.parse(input.authExpiresAt) : workflowInfo().startTime.getTime() + FALLBACK_AUTH_VALIDITY_MS;
+  const deadlineMs = authExpiresAtMs - (input.captureSafetyMarginMs ?? 0);
+  const resume = input.resume;
   const view: PaymentOrderView = {
     paymentOrderId: input.paymentOrderId,
-    status: 'INITIATED_PENDING',
-    attempts: 0,
-    lastPspError: null,
+    status: resume?.status ?? 'INITIATED_PENDING',
+    attempts: resume?.attempts ?? 0,
+    lastPspError: resume?.lastPspError ?? null,
     retryDelaysMs: [],
+    unknownOutcomes: resume?.unknownOutcomes ?? 0,
+    authExpiresAt: new Date(authExpiresAtMs).toISOString(),
+    captureDeadline: new Date(deadlineMs).toISOString(),
+    nextAttemptAt: null,
   };
   setHandler(paymentOrderStateQuery, () => view);
 
-  // The AUTH_HOLD fact travels with the first capture outcome (CAPTURED, CAPTURE_FAILED or
-  // PENDING_CAPTURE) in one signal, rather than alone at CAPTURE_REQUESTED: one ledger signal and
-  // one ledger commit per PaymentOrder on the happy path instead of two (docs/performance.md).
-  // Workflows started before this change keep posting the hold first (replay-safe).
-  const holdWithFirstOutcome = input.ledgerHold === 'with-first-outcome';
-  let holdReported = false;
+  // The AUTH_HOLD fact travels with the first outcome (one ledger wake-up per order on the happy
+  // path).
+  let holdReported = resume?.holdReported ?? false;
+  const callArgs = { paymentOrderId: input.paymentOrderId, authorizationId: input.pspAuthorizationId, amountMinor: input.amountMinor, currency: input.currency };
 
-  /** Moves to `to` (search attributes, query state, database) after reporting its ledger facts. */
-  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType) => {
+  /** Moves to `to` (search attributes, query state, database + ledger facts in one transaction). */
+  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType, pspCaptureId?: string) => {
     view.status = to;
     view.lastPspError = lastPspError;
     upsertSearchAttributes([
@@ -75,12 +96,12 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
       { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
     ]);
     const entryTypes: EntryType[] = [];
-    if (holdWithFirstOutcome && !holdReported && to !== 'CAPTURE_REQUESTED') {
+    if (!holdReported && to !== 'CAPTURE_REQUESTED') {
       entryTypes.push('AUTH_HOLD');
       holdReported = true;
     }
-    if (fact && !(holdWithFirstOutcome && fact === 'AUTH_HOLD')) entryTypes.push(fact);
-    const ledgerFacts = entryTypes.map((entryType) => ({
+    if (fact) entryTypes.push(fact);
+    const ledgerFacts: LedgerFactPayload[] = entryTypes.map((entryType) => ({
       entryType,
       paymentOrderId: input.paymentOrderId,
       paymentId: input.paymentId,
@@ -88,47 +109,111 @@ export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<Pa
       amountMinor: input.amountMinor,
       currency: input.currency,
       commissionBps: input.commissionBps,
+      ...(entryType === 'CAPTURE' && pspCaptureId ? { metadata: { pspCaptureId } } : {}),
     }));
-    await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError }, ledgerFacts });
+    await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError, ...(pspCaptureId ? { pspCaptureId } : {}) }, ledgerFacts });
   };
 
-  await transition('CAPTURE_REQUESTED', null, 'AUTH_HOLD');
+  const captured = async (captureId: string) => {
+    view.pspCaptureId = captureId;
+    view.nextAttemptAt = null;
+    await transition('CAPTURED', view.lastPspError, 'CAPTURE', captureId);
+    return view;
+  };
 
-  let lastError: PspError | null = null;
-  for (let attempt = 1; attempt <= input.backoff.attemptsMax; attempt++) {
-    let outcome: Awaited<ReturnType<typeof psp.capturePayment>>;
-    try {
-      outcome = await psp.capturePayment({
-        paymentOrderId: input.paymentOrderId,
-        authorizationId: input.pspAuthorizationId,
-        amountMinor: input.amountMinor,
-        currency: input.currency,
+  /** Waits `delayMs` before the next PSP call, then continues as new if the server suggests it. */
+  const pause = async (delayMs: number) => {
+    view.retryDelaysMs.push(delayMs);
+    if (view.retryDelaysMs.length > RETRY_DELAYS_KEPT) view.retryDelaysMs.shift();
+    view.nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
+    if (delayMs > 0) await sleep(delayMs);
+    if (workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof paymentOrderWorkflow>({
+        ...input,
+        resume: { status: view.status, attempts: view.attempts, lastPspError: view.lastPspError, unknownOutcomes: view.unknownOutcomes ?? 0, holdReported },
       });
+    }
+  };
+
+  /** One capture attempt; an unknown outcome is looked up at once. */
+  const attemptCapture = async (): Promise<CaptureOutcome> => {
+    let outcome: CaptureOutcome;
+    try {
+      outcome = await psp.capturePayment(callArgs);
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      outcome = { kind: 'retryable', code: 'CAPTURE_ACTIVITY_FAILED', message: err.cause?.message ?? err.message };
+      outcome = { kind: 'unknown', code: 'CAPTURE_ACTIVITY_FAILED', message: err.cause?.message ?? err.message };
     }
-    view.attempts = attempt;
+    if (outcome.kind !== 'unknown') return outcome;
+    view.unknownOutcomes = (view.unknownOutcomes ?? 0) + 1;
+    try {
+      const found = await psp.lookupCapture({ paymentOrderId: input.paymentOrderId });
+      if (found.kind === 'captured') return { kind: 'captured', captureId: found.captureId };
+      // The PSP holds no capture under the key: as good as a refusal to capture, for now. A
+      // capture still in flight at the PSP is harmless: the retry uses the same key.
+      if (found.kind === 'not_found') return { kind: 'retryable', code: outcome.code, message: `${outcome.message}; the PSP holds no capture for this key` };
+      if (found.kind === 'rejected') return found;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+    }
+    return outcome;
+  };
 
-    if (outcome.kind === 'captured') {
-      await transition('CAPTURED', view.lastPspError, 'CAPTURE');
-      return view;
+  /**
+   * The only way to CAPTURE_FAILED: void this order's share and let the PSP decide. Retried until
+   * the PSP gives a definitive answer.
+   */
+  const failThroughVoid = async (reason: PspError): Promise<PaymentOrderView> => {
+    view.nextAttemptAt = null;
+    for (let voidAttempt = 1; ; voidAttempt++) {
+      let outcome: VoidOutcome;
+      try {
+        outcome = await psp.voidAuthorization(callArgs);
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        outcome = { kind: 'unknown', code: 'VOID_ACTIVITY_FAILED', message: err.cause?.message ?? err.message };
+      }
+      if (outcome.kind === 'already_captured') return captured(outcome.captureId);
+      if (outcome.kind === 'voided' || outcome.kind === 'expired') {
+        log.warn('capture failed; authorization share released', { paymentOrderId: input.paymentOrderId, code: reason.code, attempts: view.attempts });
+        await transition('CAPTURE_FAILED', reason, 'AUTH_RELEASE');
+        return view;
+      }
+      if (outcome.kind === 'rejected') {
+        // The PSP refuses the void itself (e.g. it does not know the authorization): ask it
+        // whether the capture exists; only "no capture" lets the order fail.
+        try {
+          const found = await psp.lookupCapture({ paymentOrderId: input.paymentOrderId });
+          if (found.kind === 'captured') return captured(found.captureId);
+          if (found.kind === 'not_found' || found.kind === 'rejected') {
+            await transition('CAPTURE_FAILED', reason, 'AUTH_RELEASE');
+            return view;
+          }
+        } catch (err) {
+          if (!(err instanceof ActivityFailure)) throw err;
+        }
+      }
+      log.info('void not confirmed yet; retrying', { paymentOrderId: input.paymentOrderId, outcome: outcome.kind, voidAttempt });
+      await pause(equalJitterDelayMs(voidAttempt, input.backoff, Math.random));
     }
+  };
+
+  if (resume === undefined) await transition('CAPTURE_REQUESTED', null);
+
+  for (;;) {
+    if (Date.now() >= deadlineMs) {
+      return failThroughVoid(view.lastPspError ?? { code: CAPTURE_WINDOW_CLOSED, message: 'the authorization is about to expire; no capture was made' });
+    }
+    const outcome = await attemptCapture();
+    view.attempts += 1;
+    if (outcome.kind === 'captured') return captured(outcome.captureId);
     const error = { code: outcome.code, message: outcome.message };
-    lastError = error;
-    if (outcome.kind === 'failed') {
-      log.warn('capture failed permanently', { paymentOrderId: input.paymentOrderId, code: outcome.code, attempt });
-      await transition('CAPTURE_FAILED', error, 'AUTH_RELEASE');
-      return view;
+    if (outcome.kind === 'rejected') {
+      log.warn('capture rejected by the PSP', { paymentOrderId: input.paymentOrderId, code: outcome.code, attempt: view.attempts });
+      return failThroughVoid(error);
     }
-    if (attempt === input.backoff.attemptsMax) break;
     await transition('PENDING_CAPTURE', error);
-    const delayMs = equalJitterDelayMs(attempt, input.backoff, Math.random);
-    view.retryDelaysMs.push(delayMs);
-    await sleep(delayMs);
+    const delayMs = Math.min(equalJitterDelayMs(view.attempts, input.backoff, Math.random), Math.max(deadlineMs - Date.now(), 0));
+    await pause(delayMs);
   }
-
-  log.warn('capture attempts exhausted', { paymentOrderId: input.paymentOrderId, attempts: view.attempts });
-  await transition('CAPTURE_FAILED', lastError ?? { code: 'ATTEMPTS_EXHAUSTED', message: 'capture attempts exhausted' }, 'AUTH_RELEASE');
-  return view;
 }

@@ -1,0 +1,38 @@
+/**
+ * The ledger sweeper, run by every worker beside the outbox relay: it finds ledger streams whose
+ * facts have waited to be journaled, or whose batches have waited to be published, longer than a
+ * grace period, and wakes their ledger workflows (signalWithStart starts one if there is none).
+ * That is what makes a terminated, reset or lost ledger workflow harmless: Postgres holds the
+ * facts, and the sweep brings a workflow back to them. Waking a healthy, busy ledger costs one
+ * signal.
+ */
+import type { Database } from '../db/client';
+import { streamsNeedingWork } from '../db/ledger-facts';
+import type { Logger } from '../observability/logger';
+
+export type LedgerSweeperOptions = { intervalMs: number; minAgeMs: number; limit: number };
+
+export function runLedgerSweeper(deps: { db: Database; wake: (streamId: string) => Promise<void>; log: Logger }, options: LedgerSweeperOptions): () => Promise<void> {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inFlight: Promise<unknown> = Promise.resolve();
+  const sweep = async () => {
+    const streams = await streamsNeedingWork(deps.db, { minAgeMs: options.minAgeMs, limit: options.limit });
+    const results = await Promise.allSettled(streams.map((s) => deps.wake(s)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (streams.length > 0) deps.log.info({ woken: streams.length - failed, failed }, 'ledger sweeper woke streams with waiting facts or batches');
+  };
+  const tick = () => {
+    inFlight = sweep()
+      .catch((err: unknown) => deps.log.warn({ err }, 'ledger sweep failed; retrying next interval'))
+      .finally(() => {
+        if (!stopped) timer = setTimeout(tick, options.intervalMs);
+      });
+  };
+  timer = setTimeout(tick, options.intervalMs);
+  return async () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    await inFlight;
+  };
+}

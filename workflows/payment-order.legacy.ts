@@ -1,0 +1,121 @@
+/**
+ * The PaymentOrder workflow as it was before captures were bounded by the authorization's
+ * validity (a fixed number of attempts). Workflows started by that version replay and finish on
+ * this code, command for command; `paymentOrderWorkflow` sends them here when their history has no
+ * `capture-bounded-by-authorization` patch marker. Delete it (and deprecate the patch) once no
+ * such workflow is open: `npm run -s stuck -- --older-than 0s` lists open PaymentOrders.
+ *
+ * Two adaptations to the current activities, neither of which changes a command: the capture
+ * activity now answers `rejected` where it answered `failed`, and may answer `unknown`, which this
+ * code retries like a retryable outcome, as it did with timeouts.
+ */
+import {
+  ActivityFailure,
+  log,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import { equalJitterDelayMs } from '../domain/backoff';
+import type { CaptureOutcome } from '../psp/psp.port';
+import type { PaymentOrderStatus } from '../domain/payment-status';
+import type { EntryType } from '../ledger/journal';
+import {
+  paymentOrderStateQuery,
+  SA_CAPTURE_ATTEMPTS,
+  SA_LAST_PSP_ERROR_CODE,
+  SA_PAYMENT_ORDER_STATUS,
+  type PaymentOrderInput,
+  type PaymentOrderView,
+  type PspError,
+} from './contracts';
+import { psp, steps } from './payment-order.proxies';
+
+/** What the capture activity answered in that version ('failed'), besides today's outcomes. */
+type LegacyCaptureOutcome = CaptureOutcome | { kind: 'failed'; code: string; message: string };
+
+export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Promise<PaymentOrderView> {
+  const attemptsMax = input.backoff.attemptsMax ?? 5;
+  const view: PaymentOrderView = {
+    paymentOrderId: input.paymentOrderId,
+    status: 'INITIATED_PENDING',
+    attempts: 0,
+    lastPspError: null,
+    retryDelaysMs: [],
+  };
+  setHandler(paymentOrderStateQuery, () => view);
+
+  // The AUTH_HOLD fact travels with the first capture outcome (CAPTURED, CAPTURE_FAILED or
+  // PENDING_CAPTURE) in one signal, rather than alone at CAPTURE_REQUESTED: one ledger signal and
+  // one ledger commit per PaymentOrder on the happy path instead of two (docs/performance.md).
+  // Workflows started before this change keep posting the hold first (replay-safe).
+  const holdWithFirstOutcome = input.ledgerHold === 'with-first-outcome';
+  let holdReported = false;
+
+  /** Moves to `to` (search attributes, query state, database) after reporting its ledger facts. */
+  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType) => {
+    view.status = to;
+    view.lastPspError = lastPspError;
+    upsertSearchAttributes([
+      { key: SA_PAYMENT_ORDER_STATUS, value: to },
+      { key: SA_CAPTURE_ATTEMPTS, value: view.attempts },
+      { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
+    ]);
+    const entryTypes: EntryType[] = [];
+    if (holdWithFirstOutcome && !holdReported && to !== 'CAPTURE_REQUESTED') {
+      entryTypes.push('AUTH_HOLD');
+      holdReported = true;
+    }
+    if (fact && !(holdWithFirstOutcome && fact === 'AUTH_HOLD')) entryTypes.push(fact);
+    const ledgerFacts = entryTypes.map((entryType) => ({
+      entryType,
+      paymentOrderId: input.paymentOrderId,
+      paymentId: input.paymentId,
+      sellerId: input.sellerId,
+      amountMinor: input.amountMinor,
+      currency: input.currency,
+      commissionBps: input.commissionBps,
+    }));
+    await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError }, ledgerFacts });
+  };
+
+  await transition('CAPTURE_REQUESTED', null, 'AUTH_HOLD');
+
+  let lastError: PspError | null = null;
+  for (let attempt = 1; attempt <= attemptsMax; attempt++) {
+    let outcome: LegacyCaptureOutcome;
+    try {
+      outcome = await psp.capturePayment({
+        paymentOrderId: input.paymentOrderId,
+        authorizationId: input.pspAuthorizationId,
+        amountMinor: input.amountMinor,
+        currency: input.currency,
+      });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      outcome = { kind: 'retryable', code: 'CAPTURE_ACTIVITY_FAILED', message: err.cause?.message ?? err.message };
+    }
+    view.attempts = attempt;
+
+    if (outcome.kind === 'captured') {
+      await transition('CAPTURED', view.lastPspError, 'CAPTURE');
+      return view;
+    }
+    const error = { code: outcome.code, message: outcome.message };
+    lastError = error;
+    if ((outcome as LegacyCaptureOutcome).kind === 'failed' || outcome.kind === 'rejected') {
+      log.warn('capture failed permanently', { paymentOrderId: input.paymentOrderId, code: outcome.code, attempt });
+      await transition('CAPTURE_FAILED', error, 'AUTH_RELEASE');
+      return view;
+    }
+    if (attempt === attemptsMax) break;
+    await transition('PENDING_CAPTURE', error);
+    const delayMs = equalJitterDelayMs(attempt, input.backoff, Math.random);
+    view.retryDelaysMs.push(delayMs);
+    await sleep(delayMs);
+  }
+
+  log.warn('capture attempts exhausted', { paymentOrderId: input.paymentOrderId, attempts: view.attempts });
+  await transition('CAPTURE_FAILED', lastError ?? { code: 'ATTEMPTS_EXHAUSTED', message: 'capture attempts exhausted' }, 'AUTH_RELEASE');
+  return view;
+}
