@@ -8,7 +8,7 @@ describe('configuration', () => {
     expect(config.TEMPORAL_ADDRESS).toBe('127.0.0.1:7233');
     expect(config.KAFKA_BROKERS).toEqual(['127.0.0.1:19092']);
     expect(config.CAPTURE_BACKOFF_BASE_MS).toBe(1_000);
-    expect(config.CAPTURE_BACKOFF_CAP_MS).toBe(60_000);
+    expect(config.CAPTURE_BACKOFF_CAP_MS).toBe(900_000);
     expect(config.CAPTURE_AUTH_SAFETY_MARGIN_MS).toBe(3_600_000);
     expect(config.PLATFORM_COMMISSION_BPS).toBe(0);
     expect(config.API_BODY_LIMIT_BYTES).toBe(65_536);

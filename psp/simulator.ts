@@ -11,6 +11,9 @@
  *   the capture was recorded (the reply is held past any sane client timeout); call N+1 answers.
  * - `tok_auth_expires_S`: the authorization lapses S seconds after it was granted (default: the
  *   simulator's authorization lifetime, 7 days).
+ * - `tok_lookup_fail_N`: the first N capture lookups of a key answer 500 (the PSP cannot say).
+ * Tokens combine with `+`, e.g. `tok_auth_expires_20+tok_capture_retry_999` (captures keep failing
+ * transiently until the authorization lapses).
  *
  * Authorizations carry `expiresAt`. A capture of a lapsed authorization is rejected with
  * AUTHORIZATION_EXPIRED. A PaymentOrder's share of an authorization can be voided (by reference);
@@ -103,6 +106,26 @@ export type Simulator = {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const DEFAULT_AUTH_TTL_S = 7 * 24 * 3600;
 
+/** What a (possibly combined) test token asks of the simulator. */
+type TokenBehaviour = { declined: boolean; captureFail: boolean; captureRetries?: number; captureTimeouts?: number; lookupFailures?: number; authLifetimeS?: number };
+
+export function tokenBehaviour(token: string): TokenBehaviour {
+  const behaviour: TokenBehaviour = { declined: false, captureFail: false };
+  for (const part of token.split('+')) {
+    const n = (prefix: string) => {
+      const m = new RegExp(`^${prefix}(\\d+)$`).exec(part);
+      return m ? Number(m[1]) : undefined;
+    };
+    if (part === 'tok_chargeDeclined') behaviour.declined = true;
+    if (part === 'tok_capture_fail') behaviour.captureFail = true;
+    behaviour.captureRetries ??= n('tok_capture_retry_');
+    behaviour.captureTimeouts ??= n('tok_capture_timeout_');
+    behaviour.lookupFailures ??= n('tok_lookup_fail_');
+    behaviour.authLifetimeS ??= n('tok_auth_expires_');
+  }
+  return behaviour;
+}
+
 export function createSimulator(options: SimulatorOptions): Simulator {
   let scenario = options.scenario;
   const random = options.random ?? Math.random;
@@ -119,6 +142,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   const voids: VoidLogEntry[] = [];
   /** reference -> what settled it at the PSP: its capture or its void. */
   const capturedByReference = new Map<string, CaptureLogEntry>();
+  const capturedByKey = new Map<string, CaptureLogEntry>();
   const voidedByReference = new Map<string, VoidLogEntry>();
 
   const persist = (event: PersistedEvent) => {
@@ -127,6 +151,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   function applyCapture(entry: CaptureLogEntry) {
     log.push(entry);
     capturedByReference.set(entry.reference, entry);
+    capturedByKey.set(entry.idempotencyKey, entry);
     const auth = authorizations.get(entry.authorizationId);
     if (auth) auth.capturedMinor += BigInt(entry.amountMinor);
   }
@@ -136,10 +161,9 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     const auth = authorizations.get(entry.authorizationId);
     if (auth) auth.voidedMinor += BigInt(entry.amountMinor);
   }
-  const lifetimeOf = (token: string): number => {
-    const m = /^tok_auth_expires_(\d+)$/.exec(token);
-    return m ? Number(m[1]) : authTtlS;
-  };
+  const lifetimeOf = (token: string): number => tokenBehaviour(token).authLifetimeS ?? authTtlS;
+  /** Lookups per capture key, for tok_lookup_fail_N. */
+  const lookupCalls = new Map<string, number>();
 
   if (options.stateFile && existsSync(options.stateFile)) {
     for (const line of readFileSync(options.stateFile, 'utf8').split('\n')) {
@@ -220,7 +244,7 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     if (replayFrom(authResults, key, requestHash, res)) return; // a concurrent duplicate completed while we waited
     let status = 200;
     let out: Record<string, unknown>;
-    if (token === 'tok_chargeDeclined') {
+    if (tokenBehaviour(token).declined) {
       status = 402;
       out = { status: 'DECLINED', reason: 'card_declined' };
     } else {
@@ -240,10 +264,11 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     const body = req.body as Record<string, unknown>;
     const requestHash = JSON.stringify([body.authorizationId, body.amountMinor, body.currency]);
     const auth = typeof body.authorizationId === 'string' ? authorizations.get(body.authorizationId) : undefined;
-    const timeoutMatch = auth ? /^tok_capture_timeout_(\d+)$/.exec(auth.token) : null;
+    const behaviour = tokenBehaviour(auth?.token ?? '');
+    const timeouts = behaviour.captureTimeouts ?? 0;
     const calls = (captureCalls.get(key) ?? 0) + 1;
     captureCalls.set(key, calls);
-    if (timeoutMatch && calls <= Number(timeoutMatch[1]) && captureResults.has(key)) {
+    if (calls <= timeouts && captureResults.has(key)) {
       // tok_capture_timeout_N: the capture happened on the first call; calls up to N still hang.
       return hang(res);
     }
@@ -286,20 +311,18 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     if (auth.capturedMinor + auth.voidedMinor + amountMinor > auth.amountMinor) {
       return complete(422, { status: 'FAILED', code: 'AMOUNT_EXCEEDS_AUTHORIZATION', message: 'capture exceeds the authorized amount' });
     }
-    const token = auth.token;
-    if (token === 'tok_capture_fail') {
+    if (behaviour.captureFail) {
       return complete(422, { status: 'FAILED', code: 'CAPTURE_REJECTED', message: 'the issuer rejected the capture' });
     }
-    if (timeoutMatch && Number(timeoutMatch[1]) > 0) {
+    if (timeouts > 0) {
       capture();
       return hang(res);
     }
-    const retryMatch = /^tok_capture_retry_(\d+)$/.exec(token);
-    if (retryMatch) {
+    if (behaviour.captureRetries !== undefined) {
       const failed = transientFailures.get(key) ?? 0;
-      if (failed < Number(retryMatch[1])) {
+      if (failed < behaviour.captureRetries) {
         transientFailures.set(key, failed + 1);
-        return transient('PSP_TEMPORARILY_UNAVAILABLE', `transient failure ${failed + 1} of ${retryMatch[1]}`);
+        return transient('PSP_TEMPORARILY_UNAVAILABLE', `transient failure ${failed + 1} of ${behaviour.captureRetries}`);
       }
       return res.status(200).json(capture());
     }
@@ -326,7 +349,14 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     }
     await latency();
     if (random() < PROFILES[scenario].timeoutRate) return hang(res);
-    const captured = key ? log.find((e) => e.idempotencyKey === key) : capturedByReference.get(reference!);
+    const captured = key ? capturedByKey.get(key) : capturedByReference.get(reference!);
+    const authorization = captured ? authorizations.get(captured.authorizationId) : undefined;
+    const lookups = (lookupCalls.get(key ?? reference!) ?? 0) + 1;
+    lookupCalls.set(key ?? reference!, lookups);
+    if (lookups <= (tokenBehaviour(authorization?.token ?? '').lookupFailures ?? 0)) {
+      res.status(500).json({ status: 'ERROR', code: 'LOOKUP_UNAVAILABLE', message: 'the capture store is unavailable' });
+      return;
+    }
     if (captured) {
       res.json({ status: 'CAPTURED', captureId: captured.captureId, reference: captured.reference, amountMinor: captured.amountMinor, currency: captured.currency, at: captured.at });
       return;

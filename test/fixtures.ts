@@ -7,7 +7,7 @@ import type { LedgerEntriesRecordedEvent } from '../ledger/events';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { uniqueId } from './support';
 
-export type SeededOrder = { paymentOrderId: string; paymentId: string; sellerId: string; amountMinor: bigint; currency: string; pspAuthorizationId: string };
+export type SeededOrder = { paymentOrderId: string; paymentId: string; sellerId: string; amountMinor: bigint; currency: string; pspAuthorizationId: string; authExpiresAt: string };
 
 /** Authorizes with the PSP simulator and records an AUTHORIZED payment with one order per seller. */
 export async function seedAuthorizedPayment(db: Database, pspBaseUrl: string, options: { token: string; sellers: Array<{ sellerId: string; amountMinor: bigint }> }): Promise<SeededOrder[]> {
@@ -15,8 +15,9 @@ export async function seedAuthorizedPayment(db: Database, pspBaseUrl: string, op
   const total = options.sellers.reduce((s, o) => s + o.amountMinor, 0n);
   const auth = await createHttpPsp({ baseUrl: pspBaseUrl, timeoutMs: 5_000 }).authorize({ idempotencyKey: `auth:${paymentId}`, amountMinor: total, currency: 'EUR', token: options.token, reference: paymentId });
   if (auth.kind !== 'approved') throw new Error(`the PSP declined ${options.token}`);
-  await db.insert(payments).values({ id: paymentId, buyerId: 'buyer', orderId: uniqueId('order'), totalAmountMinor: total, currency: 'EUR', status: 'AUTHORIZED', pspAuthorizationId: auth.authorizationId });
-  const orders = options.sellers.map((s, position) => ({ paymentOrderId: randomUUID(), paymentId, sellerId: s.sellerId, amountMinor: s.amountMinor, currency: 'EUR', pspAuthorizationId: auth.authorizationId, position }));
+  const authExpiresAt = auth.expiresAt ?? new Date(Date.now() + 7 * 24 * 3600 * 1000).toISOString();
+  await db.insert(payments).values({ id: paymentId, buyerId: 'buyer', orderId: uniqueId('order'), totalAmountMinor: total, currency: 'EUR', status: 'AUTHORIZED', pspAuthorizationId: auth.authorizationId, authExpiresAt: new Date(authExpiresAt) });
+  const orders = options.sellers.map((s, position) => ({ paymentOrderId: randomUUID(), paymentId, sellerId: s.sellerId, amountMinor: s.amountMinor, currency: 'EUR', pspAuthorizationId: auth.authorizationId, authExpiresAt, position }));
   await db.insert(paymentOrders).values(orders.map((o) => ({ id: o.paymentOrderId, paymentId, position: o.position, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: 'EUR', status: 'INITIATED_PENDING' })));
   return orders;
 }

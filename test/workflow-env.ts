@@ -1,7 +1,10 @@
 /**
  * A Temporal dev server of our own (the installed CLI binary, via @temporalio/testing) with the
  * project's search attributes, and a worker on it running the real workflows and activities
- * against the test run's Postgres, Kafka topic and PSP simulator.
+ * against a database of its own (on the stack's Postgres, dropped at teardown), the test run's
+ * Kafka topic and PSP simulator. The database is its own because the test run's worker process
+ * sweeps its database for ledger streams with waiting work and would wake ledgers of this
+ * harness's streams on the other Temporal server.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -13,6 +16,7 @@ import { createDb, type DbHandle } from '../db/client';
 import { createKafka, createLazyProducer, type LazyProducer } from '../kafka/client';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { ALL_SEARCH_ATTRIBUTES, type SellerLedgerSettings } from '../workflows/contracts';
+import { createMigratedDatabase, dropDatabase } from './databases';
 import { stackEnv, testConfig, testEnv, uniqueId } from './support';
 
 export type WorkflowHarness = {
@@ -22,7 +26,10 @@ export type WorkflowHarness = {
   taskQueue: string;
   ledgerSettings: SellerLedgerSettings;
   /** Creates a worker; `wrap` may replace activities (e.g. to inject a fault after a real call). */
-  createWorker: (wrap?: (activities: Record<string, (...args: any[]) => Promise<unknown>>) => Record<string, (...args: any[]) => Promise<unknown>>) => Promise<Worker>;
+  createWorker: (
+    wrap?: (activities: Record<string, (...args: any[]) => Promise<unknown>>) => Record<string, (...args: any[]) => Promise<unknown>>,
+    options?: { workflowsPath?: string },
+  ) => Promise<Worker>;
   teardown: () => Promise<void>;
 };
 
@@ -36,7 +43,9 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
       extraArgs: ['--log-level', 'error', ...(options.extraArgs ?? [])],
     },
   });
-  const dbHandle = createDb({ url: config.DATABASE_URL, poolMax: 5, applicationName: 'workflow-test' });
+  const database = `payorch_${testEnv().runId}_${uniqueId('wf').replace(/-/g, '_')}`.toLowerCase();
+  const databaseUrl = await createMigratedDatabase(stackEnv().DATABASE_URL!, database);
+  const dbHandle = createDb({ url: databaseUrl, poolMax: 5, applicationName: 'workflow-test' });
   const producer = createLazyProducer(createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'workflow-test' }));
   const taskQueue = uniqueId('wf-test');
   const ledgerSettings: SellerLedgerSettings = { batchMaxItems: 10, batchMaxWaitMs: 50, historyEventsMax: 10_000, ...options.ledgerSettings };
@@ -47,7 +56,7 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
     producer,
     taskQueue,
     ledgerSettings,
-    async createWorker(wrap) {
+    async createWorker(wrap, options) {
       const ledgerSignal = createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings });
       const activities = {
         ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }) }),
@@ -57,7 +66,7 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue,
-        workflowsPath: require.resolve('../workflows'),
+        workflowsPath: options?.workflowsPath ?? require.resolve('../workflows'),
         activities: wrap ? wrap(activities) : activities,
       });
       workers.push(worker);
@@ -67,6 +76,7 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
       await producer.disconnect();
       await dbHandle.pool.end();
       await env.teardown();
+      await dropDatabase(stackEnv().DATABASE_URL!, database);
     },
   };
 }

@@ -91,7 +91,13 @@ export type LedgerFactPayload = {
   traceparent?: string;
 };
 
-export type SellerLedgerSettings = { batchMaxItems: number; batchMaxWaitMs: number; historyEventsMax: number };
+export type SellerLedgerSettings = {
+  batchMaxItems: number;
+  batchMaxWaitMs: number;
+  historyEventsMax: number;
+  /** Cap of the jittered wait between publication attempts while Kafka is unreachable (default 30 s). */
+  publishRetryCapMs?: number;
+};
 
 export type SellerLedgerInput = {
   sellerId: string;

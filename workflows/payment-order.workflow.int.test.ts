@@ -1,16 +1,26 @@
 /**
  * The PaymentOrder workflow on a real dev server with the real activities (PSP simulator over
  * HTTP, Postgres, the ledger workflow, Kafka). Backoff is scaled down (base 20 ms, cap 200 ms) so
- * retries are quick; the bounds checked are those of the same formula.
+ * retries are quick; authorizations that lapse within seconds come from `tok_auth_expires_S`.
+ * Every outcome is checked against the PSP's own capture and void logs, not only our database.
  */
 import { eq } from 'drizzle-orm';
 import type { Worker } from '@temporalio/worker';
-import { journalEntries, paymentOrders, payments } from '../db/schema';
+import { journalEntries, ledgerFacts, paymentOrders, payments } from '../db/schema';
 import { equalJitterBoundsMs } from '../domain/backoff';
 import { seedAuthorizedPayment, type SeededOrder } from '../test/fixtures';
 import { testEnv, uniqueId, waitFor } from '../test/support';
 import { createWorkflowHarness, type WorkflowHarness } from '../test/workflow-env';
-import { paymentOrderStateQuery, paymentOrderWorkflowId, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_PAYMENT_ORDER_STATUS, type PaymentOrderInput, type PaymentOrderView } from './contracts';
+import {
+  paymentOrderStateQuery,
+  paymentOrderWorkflowId,
+  SA_CAPTURE_ATTEMPTS,
+  SA_LAST_PSP_ERROR_CODE,
+  SA_PAYMENT_ORDER_STATUS,
+  type PaymentOrderInput,
+  type PaymentOrderView,
+} from './contracts';
+import { CAPTURE_WINDOW_CLOSED } from './payment-order.workflow';
 
 describe('PaymentOrder workflow', () => {
   let h: WorkflowHarness;
@@ -28,89 +38,146 @@ describe('PaymentOrder workflow', () => {
     await h.teardown();
   });
 
-  const backoff = { baseMs: 20, capMs: 200, attemptsMax: 5 };
-  const start = (order: SeededOrder, attemptsMax = backoff.attemptsMax, ledgerHold?: PaymentOrderInput['ledgerHold']) => {
-    const input: PaymentOrderInput = { ...order, amountMinor: order.amountMinor.toString(), backoff: { ...backoff, attemptsMax }, commissionBps: 0, ...(ledgerHold ? { ledgerHold } : {}) };
+  const backoff = { baseMs: 20, capMs: 200 };
+  const start = (order: SeededOrder, overrides: Partial<PaymentOrderInput> = {}) => {
+    const input: PaymentOrderInput = {
+      ...order,
+      amountMinor: order.amountMinor.toString(),
+      backoff,
+      commissionBps: 0,
+      authExpiresAt: order.authExpiresAt,
+      captureSafetyMarginMs: 0,
+      ...overrides,
+    };
     return h.env.client.workflow.start('paymentOrderWorkflow', { taskQueue: h.taskQueue, workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [input] });
   };
   const seed = async (token: string) => (await seedAuthorizedPayment(h.dbHandle.db, testEnv().pspBaseUrl, { token, sellers: [{ sellerId: uniqueId('seller'), amountMinor: 1_500n }] }))[0]!;
-  const capturesOf = async (reference: string) => ((await (await fetch(`${testEnv().pspBaseUrl}/v1/captures/log?reference=${reference}`)).json()) as { captures: unknown[] }).captures;
+  const pspLog = async <T>(what: 'captures' | 'voids', reference: string) => ((await (await fetch(`${testEnv().pspBaseUrl}/v1/${what}/log?reference=${reference}`)).json()) as Record<string, T[]>)[what]!;
+  const capturesOf = (reference: string) => pspLog<{ captureId: string }>('captures', reference);
+  const voidsOf = (reference: string) => pspLog<{ voidId: string }>('voids', reference);
   const row = async (paymentOrderId: string) => (await h.dbHandle.db.select().from(paymentOrders).where(eq(paymentOrders.id, paymentOrderId)))[0]!;
+  const factsOf = async (paymentOrderId: string) => (await h.dbHandle.db.select({ entryType: ledgerFacts.entryType, metadata: ledgerFacts.metadata }).from(ledgerFacts).where(eq(ledgerFacts.paymentOrderId, paymentOrderId))).map((f) => f.entryType).sort();
+  const entriesOf = (paymentOrderId: string, count: number) =>
+    waitFor(`${count} journal entries`, async () => {
+      const rows = await h.dbHandle.db.select({ entryType: journalEntries.entryType, batchId: journalEntries.batchId, metadata: journalEntries.metadata }).from(journalEntries).where(eq(journalEntries.paymentOrderId, paymentOrderId));
+      return rows.length === count ? Object.fromEntries(rows.map((r) => [r.entryType, r])) : undefined;
+    });
 
-  test('tok_capture_retry_3 is captured on attempt 4, each delay inside its jitter bounds', async () => {
+  test('tok_capture_retry_3 is captured on attempt 4, each delay inside its jitter bounds, the capture id stored and journaled', async () => {
     const order = await seed('tok_capture_retry_3');
     const handle = await start(order);
     const view: PaymentOrderView = await handle.result();
-    expect(view.status).toBe('CAPTURED');
-    expect(view.attempts).toBe(4);
+    expect(view).toMatchObject({ status: 'CAPTURED', attempts: 4, unknownOutcomes: 0 });
     expect(view.retryDelaysMs).toHaveLength(3);
     view.retryDelaysMs.forEach((delay, i) => {
       const { minMs, maxMs } = equalJitterBoundsMs(i + 1, backoff);
       expect(delay).toBeGreaterThanOrEqual(minMs);
       expect(delay).toBeLessThanOrEqual(maxMs);
     });
-    expect(await capturesOf(order.paymentOrderId)).toHaveLength(1);
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    expect(view.pspCaptureId).toBe(captures[0]!.captureId);
     const persisted = await row(order.paymentOrderId);
-    expect([persisted.status, persisted.captureAttempts]).toEqual(['CAPTURED', 4]);
+    expect([persisted.status, persisted.captureAttempts, persisted.pspCaptureId]).toEqual(['CAPTURED', 4, captures[0]!.captureId]);
     const [payment] = await h.dbHandle.db.select().from(payments).where(eq(payments.id, order.paymentId));
     expect(payment!.status).toBe('CAPTURED');
     const attributes = (await handle.describe()).typedSearchAttributes;
     expect(attributes.get(SA_PAYMENT_ORDER_STATUS)).toBe('CAPTURED');
     expect(attributes.get(SA_CAPTURE_ATTEMPTS)).toBe(4);
+    // The CAPTURE entry carries the PSP's capture id; the hold went with the first outcome.
+    const entries = await entriesOf(order.paymentOrderId, 2);
+    expect(entries.CAPTURE!.metadata).toEqual({ pspCaptureId: captures[0]!.captureId });
+    expect(entries.AUTH_HOLD!.batchId).not.toBe(entries.CAPTURE!.batchId);
   });
-
-  const entriesOf = (paymentOrderId: string) =>
-    waitFor('both journal entries', async () => {
-      const rows = await h.dbHandle.db.select({ entryType: journalEntries.entryType, batchId: journalEntries.batchId }).from(journalEntries).where(eq(journalEntries.paymentOrderId, paymentOrderId));
-      return rows.length === 2 ? Object.fromEntries(rows.map((r) => [r.entryType, r.batchId])) : undefined;
-    });
 
   test('the hold travels with the first outcome: one ledger batch for a first-attempt capture', async () => {
     const order = await seed('tok_visa');
-    expect(await (await start(order, backoff.attemptsMax, 'with-first-outcome')).result()).toMatchObject({ status: 'CAPTURED', attempts: 1 });
-    const batches = await entriesOf(order.paymentOrderId);
-    expect(Object.keys(batches).sort()).toEqual(['AUTH_HOLD', 'CAPTURE']);
-    expect(batches.AUTH_HOLD).toBe(batches.CAPTURE);
+    expect(await (await start(order)).result()).toMatchObject({ status: 'CAPTURED', attempts: 1 });
+    const entries = await entriesOf(order.paymentOrderId, 2);
+    expect(entries.AUTH_HOLD!.batchId).toBe(entries.CAPTURE!.batchId);
   });
 
-  test('the hold is posted at the first retryable outcome, before the capture that follows', async () => {
-    const order = await seed('tok_capture_retry_3');
-    expect(await (await start(order, backoff.attemptsMax, 'with-first-outcome')).result()).toMatchObject({ status: 'CAPTURED', attempts: 4 });
-    const batches = await entriesOf(order.paymentOrderId);
-    expect(Object.keys(batches).sort()).toEqual(['AUTH_HOLD', 'CAPTURE']);
-    expect(batches.AUTH_HOLD).not.toBe(batches.CAPTURE);
+  test('the final status and its ledger facts are in Postgres together: no workflow state is their only copy', async () => {
+    const order = await seed('tok_visa');
+    await (await start(order)).result();
+    // The facts are rows, written in the transaction that made the order CAPTURED.
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
   });
 
-  test('tok_capture_fail ends CAPTURE_FAILED after one attempt, without retries', async () => {
+  test('tok_capture_timeout_5: five calls time out after the PSP captured; the order ends CAPTURED, captured once', async () => {
+    // The old code (5 attempts, timeouts retried blindly) booked this as CAPTURE_FAILED.
+    const order = await seed('tok_capture_timeout_5');
+    const view: PaymentOrderView = await (await start(order)).result();
+    expect(view.status).toBe('CAPTURED');
+    expect(view.unknownOutcomes).toBeGreaterThanOrEqual(1);
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    expect((await row(order.paymentOrderId)).pspCaptureId).toBe(captures[0]!.captureId);
+    expect(await voidsOf(order.paymentOrderId)).toHaveLength(0);
+  }, 60_000);
+
+  test('the lookup itself failing leaves the outcome unknown: still retrying, never failed, then CAPTURED once', async () => {
+    const order = await seed('tok_capture_timeout_3+tok_lookup_fail_3');
+    const view: PaymentOrderView = await (await start(order)).result();
+    expect(view).toMatchObject({ status: 'CAPTURED', attempts: 4, unknownOutcomes: 3 });
+    expect(await capturesOf(order.paymentOrderId)).toHaveLength(1);
+    expect(await voidsOf(order.paymentOrderId)).toHaveLength(0);
+  }, 60_000);
+
+  test('a PSP unavailable for three times the old retry budget, then back: CAPTURED', async () => {
+    // The old budget was 5 attempts; 15 transient failures in a row, then the PSP recovers.
+    const order = await seed('tok_capture_retry_15');
+    const view: PaymentOrderView = await (await start(order)).result();
+    expect(view).toMatchObject({ status: 'CAPTURED', attempts: 16 });
+    expect(await capturesOf(order.paymentOrderId)).toHaveLength(1);
+  }, 60_000);
+
+  test('retrying until the deadline, then a void recorded at the PSP: CAPTURE_FAILED (CAPTURE_WINDOW_CLOSED) with AUTH_RELEASE', async () => {
+    const order = await seed('tok_auth_expires_20+tok_capture_retry_100000');
+    // Stop 10 s before the authorization lapses: about 10 s of retries, more than the old budget.
+    const handle = await start(order, { captureSafetyMarginMs: 10_000 });
+    const view: PaymentOrderView = await handle.result();
+    expect(view.status).toBe('CAPTURE_FAILED');
+    expect(view.lastPspError?.code).toBe(CAPTURE_WINDOW_CLOSED);
+    expect(view.attempts).toBeGreaterThan(5);
+    expect(await voidsOf(order.paymentOrderId)).toHaveLength(1);
+    expect(await capturesOf(order.paymentOrderId)).toHaveLength(0);
+    expect((await handle.describe()).typedSearchAttributes.get(SA_LAST_PSP_ERROR_CODE)).toBe(CAPTURE_WINDOW_CLOSED);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'AUTH_RELEASE']);
+    await entriesOf(order.paymentOrderId, 2);
+  }, 60_000);
+
+  test('no safety margin: the PSP rejects the lapsed authorization, the void says expired, CAPTURE_FAILED with AUTHORIZATION_EXPIRED', async () => {
+    const order = await seed('tok_auth_expires_3+tok_capture_retry_100000');
+    const handle = await start(order, { captureSafetyMarginMs: 0, authExpiresAt: new Date(Date.now() + 60_000).toISOString() });
+    const view: PaymentOrderView = await handle.result();
+    expect(view).toMatchObject({ status: 'CAPTURE_FAILED', lastPspError: { code: 'AUTHORIZATION_EXPIRED' } });
+    expect((await handle.describe()).typedSearchAttributes.get(SA_LAST_PSP_ERROR_CODE)).toBe('AUTHORIZATION_EXPIRED');
+    expect(await capturesOf(order.paymentOrderId)).toHaveLength(0);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'AUTH_RELEASE']);
+  }, 60_000);
+
+  test('tok_capture_fail: rejected once, the share voided, CAPTURE_FAILED without retries', async () => {
     const order = await seed('tok_capture_fail');
     const view: PaymentOrderView = await (await start(order)).result();
     expect(view).toMatchObject({ status: 'CAPTURE_FAILED', attempts: 1, retryDelaysMs: [], lastPspError: { code: 'CAPTURE_REJECTED' } });
     expect(await capturesOf(order.paymentOrderId)).toHaveLength(0);
+    expect(await voidsOf(order.paymentOrderId)).toHaveLength(1);
     const persisted = await row(order.paymentOrderId);
     expect([persisted.status, persisted.captureAttempts, persisted.lastPspError]).toEqual(['CAPTURE_FAILED', 1, expect.stringMatching(/^CAPTURE_REJECTED/)]);
     const [payment] = await h.dbHandle.db.select().from(payments).where(eq(payments.id, order.paymentId));
     expect(payment!.status).toBe('CAPTURE_FAILED');
   });
 
-  test('exhausted attempts end CAPTURE_FAILED with the last PSP error', async () => {
-    const order = await seed('tok_capture_retry_9');
-    const handle = await start(order, 3);
-    const view: PaymentOrderView = await handle.result();
-    expect(view).toMatchObject({ status: 'CAPTURE_FAILED', attempts: 3, lastPspError: { code: 'PSP_TEMPORARILY_UNAVAILABLE' } });
-    expect(view.retryDelaysMs).toHaveLength(2);
-    expect(await capturesOf(order.paymentOrderId)).toHaveLength(0);
-    expect((await handle.describe()).typedSearchAttributes.get(SA_LAST_PSP_ERROR_CODE)).toBe('PSP_TEMPORARILY_UNAVAILABLE');
-  });
-
-  test('the query shows the live status, attempts and last PSP error while retrying', async () => {
+  test('the query shows the live status, attempts, last PSP error, next attempt and the authorization expiry while retrying', async () => {
     const order = await seed('tok_capture_retry_1');
-    const input: PaymentOrderInput = { ...order, amountMinor: order.amountMinor.toString(), backoff: { baseMs: 3_000, capMs: 3_000, attemptsMax: 3 }, commissionBps: 0 };
-    const handle = await h.env.client.workflow.start('paymentOrderWorkflow', { taskQueue: h.taskQueue, workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [input] });
+    const handle = await start(order, { backoff: { baseMs: 3_000, capMs: 3_000 } });
     const during = await waitFor('PENDING_CAPTURE', async () => {
       const v = await handle.query(paymentOrderStateQuery);
       return v.status === 'PENDING_CAPTURE' ? v : undefined;
     });
-    expect(during).toMatchObject({ attempts: 1, lastPspError: { code: 'PSP_TEMPORARILY_UNAVAILABLE' } });
+    expect(during).toMatchObject({ attempts: 1, lastPspError: { code: 'PSP_TEMPORARILY_UNAVAILABLE' }, authExpiresAt: order.authExpiresAt });
+    expect(Date.parse(during.nextAttemptAt!)).toBeGreaterThan(Date.now() - 1_000);
     const persisted = await row(order.paymentOrderId);
     expect([persisted.status, persisted.captureAttempts]).toEqual(['PENDING_CAPTURE', 1]);
     expect((await handle.result()).status).toBe('CAPTURED');

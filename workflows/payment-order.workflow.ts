@@ -202,7 +202,8 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
 
   for (;;) {
     if (Date.now() >= deadlineMs) {
-      return failThroughVoid(view.lastPspError ?? { code: CAPTURE_WINDOW_CLOSED, message: 'the authorization is about to expire; no capture was made' });
+      const last = view.lastPspError ? `; last PSP error ${view.lastPspError.code}: ${view.lastPspError.message}` : '';
+      return failThroughVoid({ code: CAPTURE_WINDOW_CLOSED, message: `no capture before the authorization's expiry (${view.authExpiresAt}) minus the safety margin${last}`.slice(0, 400) });
     }
     const outcome = await attemptCapture();
     view.attempts += 1;

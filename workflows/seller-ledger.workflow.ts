@@ -53,13 +53,15 @@ const ledger = proxyLocalActivities<ReturnType<typeof createLedgerActivities>>({
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: Number.POSITIVE_INFINITY },
 });
 
-/** Jitter of publication retries while Kafka is down: from 1 s, capped at 30 s. */
-const PUBLISH_BACKOFF = { baseMs: 1_000, capMs: 30_000 };
+/** Publication retries while Kafka is down: equal jitter from 1 s, capped at 30 s by default. */
+const PUBLISH_RETRY_BASE_MS = 1_000;
+const PUBLISH_RETRY_CAP_MS = 30_000;
 
 export async function sellerLedgerWorkflow(input: SellerLedgerInput): Promise<void> {
   if (!patched(LEDGER_FACTS_IN_POSTGRES)) return legacySellerLedgerWorkflow(input);
   const streamId = input.sellerId;
   const { batchMaxItems, batchMaxWaitMs, historyEventsMax } = input.settings;
+  const publishBackoff = { baseMs: PUBLISH_RETRY_BASE_MS, capMs: Math.max(input.settings.publishRetryCapMs ?? PUBLISH_RETRY_CAP_MS, PUBLISH_RETRY_BASE_MS) };
   const view: SellerLedgerView = { sellerId: streamId, pending: 0, batchesCommitted: 0, factsCommitted: 0, unpublished: false, publishFailures: 0, lastPublishError: null, nextPublishAttemptAt: null };
 
   // Facts that arrived inside a signal (only from a worker of the previous version during a
@@ -123,7 +125,7 @@ export async function sellerLedgerWorkflow(input: SellerLedgerInput): Promise<vo
     } else if (result.publishError !== null) {
       view.publishFailures = (view.publishFailures ?? 0) + 1;
       view.lastPublishError = result.publishError;
-      publishNotBefore = Date.now() + equalJitterDelayMs(Math.min(view.publishFailures, 20), PUBLISH_BACKOFF, Math.random);
+      publishNotBefore = Date.now() + equalJitterDelayMs(Math.min(view.publishFailures, 20), publishBackoff, Math.random);
       view.nextPublishAttemptAt = new Date(publishNotBefore).toISOString();
     } else {
       view.publishFailures = 0;
