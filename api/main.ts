@@ -37,6 +37,7 @@ async function main(): Promise<void> {
     psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })),
     startOrders: (orders) => starter.start(orders),
     leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    commissionBps: config.PLATFORM_COMMISSION_BPS,
     log,
     ...(config.FAULT_INJECT === 'crash-after-commit' ? { afterCommit: crash } : {}),
   });

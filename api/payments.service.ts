@@ -44,6 +44,8 @@ export type PaymentsServiceDeps = {
   /** Starts PaymentOrder workflows after the commit (fast path; the relay is the safety net). */
   startOrders: (orders: OrderToStart[]) => Promise<unknown>;
   leaseMs: number;
+  /** The platform's commission rate, fixed on each order at checkout. */
+  commissionBps: number;
   log: Logger;
   /** Fault injection for the durability test: kill the process right after the commit. */
   afterCommit?: () => void;
@@ -175,7 +177,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
           })
           .returning({ createdAt: payments.createdAt });
         paymentCreatedAt = payment!.createdAt;
-        await tx.insert(paymentOrders).values(orders.map((o) => ({ id: o.id, paymentId, position: o.position, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: o.currency, status: orderStatus })));
+        await tx.insert(paymentOrders).values(orders.map((o) => ({ id: o.id, paymentId, position: o.position, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: o.currency, status: orderStatus, commissionBps: deps.commissionBps })));
 
         const result: HttpOutcome = approved
           ? {
@@ -226,7 +228,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
 
     deps.afterCommit?.();
     if (authorizationId !== null) {
-      const toStart = orders.map((o) => ({ paymentOrderId: o.id, paymentId, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: o.currency, pspAuthorizationId: authorizationId, authExpiresAt, createdAt: paymentCreatedAt }));
+      const toStart = orders.map((o) => ({ paymentOrderId: o.id, paymentId, sellerId: o.sellerId, amountMinor: o.amountMinor, currency: o.currency, pspAuthorizationId: authorizationId, authExpiresAt, createdAt: paymentCreatedAt, commissionBps: deps.commissionBps }));
       // Not awaited: the 202 does not wait for Temporal; the relay covers a failure here.
       deps.startOrders(toStart).catch((err: unknown) => deps.log.warn({ err, paymentId }, 'fast-path start failed; the relay will start the workflows'));
     }

@@ -42,3 +42,69 @@ export async function settlement(db: Database, paymentIds: readonly string[]): P
   ).rows[0]!;
   return row;
 }
+
+/** PSP refusals that end a capture for good; any other last error on a failed order is a lost sale. */
+const DEFINITIVE_CAPTURE_REFUSALS = new Set(['CAPTURE_REJECTED', 'AUTHORIZATION_EXPIRED', 'AUTHORIZATION_VOIDED', 'AMOUNT_EXCEEDS_AUTHORIZATION', 'CURRENCY_MISMATCH', 'UNKNOWN_AUTHORIZATION']);
+
+export type PspComparison = {
+  orders: number;
+  captured: number;
+  /** Orders the PSP captured more than once. */
+  doubled: number;
+  /** Orders where our status and the PSP's capture log disagree (captured at the PSP ⇔ CAPTURED here). */
+  disagreements: number;
+  /** CAPTURED orders whose stored capture id is not the PSP's. */
+  captureIdMismatches: number;
+  /** CAPTURE_FAILED orders whose last error was not a definitive refusal (a lost sale). */
+  failedRetryable: number;
+  examples: string[];
+  /** Captures per order at the PSP, and when the first happened. */
+  capturesPerOrder: Map<string, { count: number; firstAt: number }>;
+};
+
+/**
+ * Compares our records with the PSP's own capture log, order by order: the gate of every fault
+ * and benchmark run (a ledger consistent with itself can still disagree with the PSP).
+ */
+export async function compareWithPsp(db: Database, pspBaseUrl: string, paymentIds: readonly string[]): Promise<PspComparison> {
+  const orders = (await db.execute<{ id: string; status: string; psp_capture_id: string | null; last_psp_error: string | null }>(
+    sql`select id, status, psp_capture_id, last_psp_error from payment_orders where payment_id = any(${uuidArray([...paymentIds])})`,
+  )).rows;
+  const log = ((await (await fetch(`${pspBaseUrl}/v1/captures/log`)).json()) as { captures: Array<{ reference: string; captureId: string; at: string }> }).captures;
+  const ids = new Set(orders.map((o) => o.id));
+  const capturesPerOrder = new Map<string, { count: number; firstAt: number }>();
+  const captureIdOf = new Map<string, string>();
+  for (const c of log) {
+    if (!ids.has(c.reference)) continue;
+    const seen = capturesPerOrder.get(c.reference);
+    capturesPerOrder.set(c.reference, { count: (seen?.count ?? 0) + 1, firstAt: seen?.firstAt ?? Date.parse(c.at) });
+    if (!captureIdOf.has(c.reference)) captureIdOf.set(c.reference, c.captureId);
+  }
+  const examples: string[] = [];
+  let disagreements = 0;
+  let captureIdMismatches = 0;
+  let failedRetryable = 0;
+  for (const o of orders) {
+    const atPsp = capturesPerOrder.has(o.id);
+    if (atPsp !== (o.status === 'CAPTURED')) {
+      disagreements += 1;
+      if (examples.length < 5) examples.push(`${o.id}: ${o.status} here, ${atPsp ? 'captured' : 'not captured'} at the PSP`);
+    }
+    if (o.status === 'CAPTURED' && o.psp_capture_id !== null && atPsp && o.psp_capture_id !== captureIdOf.get(o.id)) captureIdMismatches += 1;
+    const code = o.last_psp_error?.split(':')[0] ?? '';
+    if (o.status === 'CAPTURE_FAILED' && !DEFINITIVE_CAPTURE_REFUSALS.has(code)) {
+      failedRetryable += 1;
+      if (examples.length < 5) examples.push(`${o.id}: CAPTURE_FAILED with ${code || 'no error'}`);
+    }
+  }
+  return {
+    orders: orders.length,
+    captured: orders.filter((o) => o.status === 'CAPTURED').length,
+    doubled: [...capturesPerOrder.values()].filter((c) => c.count > 1).length,
+    disagreements,
+    captureIdMismatches,
+    failedRetryable,
+    examples,
+    capturesPerOrder,
+  };
+}

@@ -2,12 +2,15 @@
  * Fault runner (not a test): runs checkout load against the running stack while injecting one
  * fault at a time, waits for quiescence (bounded), and checks that nothing was lost or doubled:
  *  - every payment that got a 202 reached a final state;
- *  - the PSP simulator's capture log has no PaymentOrder captured twice;
+ *  - our database and the PSP's own capture log agree on every order (captured at the PSP ⇔
+ *    CAPTURED here, same capture id), and no PaymentOrder was captured twice;
+ *  - no order ended CAPTURE_FAILED for a reason that was not a definitive refusal;
  *  - ledger verify passes for those payments;
  *  - every touched seller's balance (API) equals the sum of its postings;
  *  - the DLQ received nothing.
  *
- *   scripts/stack up all && npm run -s faults -- [--only worker-kill,postgres-restart] [--rate 8] [--seconds 20] [--kafka-down-s 60]
+ *   scripts/stack up all && npm run -s faults -- [--only worker-kill,postgres-restart] [--rate 8] [--seconds 20]
+ *     [--kafka-down-s 60] [--psp-outage-s 120] [--redis-readonly-s 30]
  *
  * Faults use scripts/stack (stop/start by pid) and SIGKILL on the pids it recorded; only local
  * processes on 127.0.0.1 are touched. Every wait is bounded.
@@ -20,10 +23,12 @@ import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '../config/config';
-import { createDb, uuidArray } from '../db/client';
+import { createDb } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { signDevToken } from '../scripts/dev-token';
-import { checkoutBody, sellerBalance, settlement } from './api-client';
+import { connectTemporalClient } from '../temporal/client';
+import { sellerLedgerWorkflowId } from '../workflows/contracts';
+import { checkoutBody, compareWithPsp, sellerBalance, settlement } from './api-client';
 import { setPspScenario } from './psp-scenario';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -45,7 +50,9 @@ const kill9 = (name: string) => {
   }
 };
 
-type Fault = { name: string; inject: (ctx: { config: ReturnType<typeof loadConfigOrExit>; kafkaDownS: number }) => Promise<void> };
+type FaultContext = { config: ReturnType<typeof loadConfigOrExit>; kafkaDownS: number; pspOutageS: number; redisReadonlyS: number; sellers: string[] };
+/** `sellers`: how many distinct sellers the load spreads over (1 = one hot seller). */
+type Fault = { name: string; sellers?: number; inject: (ctx: FaultContext) => Promise<void> };
 
 const FAULTS: Fault[] = [
   {
@@ -96,13 +103,72 @@ const FAULTS: Fault[] = [
       await setPspScenario(config.PSP_BASE_URL, 'BEST_PSP_EVER');
     },
   },
+  {
+    // The capture side of the PSP is down: half the calls hang (some after capturing), the rest
+    // answer 503; authorizations still work, so sales keep arriving. No sale may be lost.
+    name: 'psp-outage',
+    inject: async ({ config, pspOutageS }) => {
+      await setPspScenario(config.PSP_BASE_URL, 'CAPTURE_OUTAGE');
+      await sleep(pspOutageS * 1_000);
+      await setPspScenario(config.PSP_BASE_URL, 'BEST_PSP_EVER');
+    },
+  },
+  {
+    // An operator terminates the sellers' ledger workflows, repeatedly, while facts arrive.
+    name: 'ledger-terminate',
+    inject: async ({ config, sellers }) => {
+      const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+      try {
+        for (let round = 0; round < 3; round++) {
+          await Promise.allSettled(sellers.map((s) => client.workflow.getHandle(sellerLedgerWorkflowId(s)).terminate('fault runner: ledger-terminate')));
+          await sleep(2_000);
+        }
+      } finally {
+        await client.connection.close();
+      }
+    },
+  },
+  {
+    // One hot seller keeps selling while Kafka is down for minutes: entries must keep committing
+    // and be published, in order, once Kafka is back.
+    name: 'kafka-down-hot-seller',
+    sellers: 1,
+    inject: ({ kafkaDownS }) => restart('kafka', kafkaDownS * 1_000),
+  },
+  {
+    // Redis answers READONLY (as after a managed failover) for a while: the aggregator must block
+    // and retry, never dead-letter or skip.
+    name: 'redis-readonly',
+    inject: async ({ config, redisReadonlyS }) => {
+      const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+      try {
+        await redis.call('REPLICAOF', '127.0.0.1', '9');
+        await sleep(redisReadonlyS * 1_000);
+      } finally {
+        await redis.call('REPLICAOF', 'NO', 'ONE');
+        redis.disconnect();
+      }
+    },
+  },
 ];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, rate: { type: 'string', default: '8' }, seconds: { type: 'string', default: '20' }, 'kafka-down-s': { type: 'string', default: '60' }, 'settle-s': { type: 'string', default: '240' } } });
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      rate: { type: 'string', default: '8' },
+      seconds: { type: 'string', default: '20' },
+      'kafka-down-s': { type: 'string', default: '120' },
+      'psp-outage-s': { type: 'string', default: '120' },
+      'redis-readonly-s': { type: 'string', default: '30' },
+      'settle-s': { type: 'string', default: '420' },
+    },
+  });
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const kafkaDownS = Number(values['kafka-down-s']);
+  const pspOutageS = Number(values['psp-outage-s']);
+  const redisReadonlyS = Number(values['redis-readonly-s']);
   const settleS = Number(values['settle-s']);
   const only = values.only?.split(',');
   const faults = FAULTS.filter((f) => !only || only.includes(f.name));
@@ -126,7 +192,7 @@ async function main(): Promise<void> {
   const rows: Array<Record<string, string | number>> = [];
   for (const fault of faults) {
     const runId = randomUUID().slice(0, 8);
-    const sellers = Array.from({ length: 20 }, (_, i) => `fault-${fault.name}-${runId}-${i}`);
+    const sellers = Array.from({ length: fault.sellers ?? 20 }, (_, i) => `fault-${fault.name}-${runId}-${i}`);
     const accepted: string[] = [];
     let refused = 0;
     const dlqBefore = await dlqCount();
@@ -137,7 +203,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < rate * seconds; i++) {
         const wait = start + (i * 1_000) / rate - Date.now();
         if (wait > 0) await sleep(wait);
-        const orders = [sellers[i % 20]!, sellers[(i + 7) % 20]!].map((sellerId, j) => ({ sellerId, quantity: 100 + i + j }));
+        const orders = [...new Set([sellers[i % sellers.length]!, sellers[(i + 7) % sellers.length]!])].map((sellerId, j) => ({ sellerId, quantity: 100 + i + j }));
         const key = randomUUID();
         const payload = checkoutBody(orders, { buyerId: 'fault' });
         pending.push(
@@ -168,7 +234,7 @@ async function main(): Promise<void> {
     })();
     await sleep(3_000);
     const faultStart = Date.now();
-    await fault.inject({ config, kafkaDownS });
+    await fault.inject({ config, kafkaDownS, pspOutageS, redisReadonlyS, sellers });
     const faultEnd = Date.now();
     await load;
     const ids = [...new Set(accepted)];
@@ -188,11 +254,8 @@ async function main(): Promise<void> {
     }
     const recoveredS = Math.round((Date.now() - faultEnd) / 100) / 10;
 
-    const captures = ((await (await fetch(`${config.PSP_BASE_URL}/v1/captures/log`)).json()) as { captures: Array<{ reference: string }> }).captures;
-    const orderIds = new Set((await db.execute<{ id: string }>(sql`select id from payment_orders where payment_id = any(${uuidArray(ids)})`)).rows.map((r) => r.id));
-    const perOrder = new Map<string, number>();
-    for (const c of captures) if (orderIds.has(c.reference)) perOrder.set(c.reference, (perOrder.get(c.reference) ?? 0) + 1);
-    const doubled = [...perOrder.values()].filter((n) => n > 1).length;
+    const psp = await compareWithPsp(db, config.PSP_BASE_URL, ids);
+    for (const example of psp.examples) console.log(`   ${example}`);
     const report = await verifyLedger(db, { graceMs: 0, paymentIds: ids });
 
     let balanceMismatches = 0;
@@ -215,7 +278,9 @@ async function main(): Promise<void> {
       accepted: ids.length,
       'refused (no 202)': refused,
       lost: open,
-      doubled,
+      doubled: psp.doubled,
+      'DB≠PSP': psp.disagreements + psp.captureIdMismatches,
+      'failed (retryable)': psp.failedRetryable,
       'ledger verify': report.ok ? 'ok' : 'FAILED',
       'balance mismatches': balanceMismatches,
       'DLQ +': Number.isNaN(dlqAfter - dlqBefore) ? '?' : dlqAfter - dlqBefore,
@@ -229,7 +294,7 @@ async function main(): Promise<void> {
   const headers = Object.keys(rows[0]!);
   console.log(`\n| ${headers.join(' | ')} |\n|${headers.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${headers.map((h) => String(r[h])).join(' | ')} |`);
-  const bad = rows.filter((r) => r.lost !== 0 || r.doubled !== 0 || r['ledger verify'] !== 'ok' || r['balance mismatches'] !== 0 || (r['DLQ +'] !== 0 && r['DLQ +'] !== '?'));
+  const bad = rows.filter((r) => r.lost !== 0 || r.doubled !== 0 || r['DB≠PSP'] !== 0 || r['failed (retryable)'] !== 0 || r['ledger verify'] !== 'ok' || r['balance mismatches'] !== 0 || (r['DLQ +'] !== 0 && r['DLQ +'] !== '?'));
   if (bad.length > 0) {
     console.log(`\nFAILED: ${bad.map((r) => r.fault).join(', ')}`);
     process.exitCode = 1;

@@ -86,6 +86,9 @@ export const configSchema = z.object({
   /** The sweeper wakes ledger workflows of streams whose facts or batches waited this long. */
   LEDGER_SWEEP_INTERVAL_MS: int(100, 600_000).default(5_000),
   LEDGER_SWEEP_MIN_AGE_MS: int(0, 3_600_000).default(10_000),
+  /** The scheduled ledger verification: how often, and how long facts and orders may settle first. */
+  LEDGER_VERIFY_INTERVAL_S: int(10, 86_400).default(300),
+  LEDGER_VERIFY_GRACE_MS: int(0, 3_600_000).default(60_000),
 
   AGGREGATOR_METRICS_PORT: int(0, 65535).default(9465),
   AGGREGATOR_GROUP_ID: z.string().min(1).default('balance-aggregator'),

@@ -2,9 +2,9 @@
  * Checks the ledger's invariants against a live database. Each check is one SQL query that
  * returns offending rows (at most `sampleMax` are kept as examples) and how many there are.
  *
- * Orders that changed within the grace window are not judged by the order/entry rules: the
- * PaymentOrder workflow reports a fact to its seller's ledger just before it records the final
- * status, and the ledger commits in batches a few hundred milliseconds later.
+ * Orders that changed within the grace window are not judged by the order/entry rules: a
+ * PaymentOrder's transition writes its ledger facts, and the seller's ledger journals them in
+ * batches moments later. Likewise a fact is allowed the grace window to be journaled.
  */
 import { sql, type SQL } from 'drizzle-orm';
 import { uuidArray, type Database } from './client';
@@ -67,6 +67,34 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
       sql`select je.id from journal_entries je left join payment_orders po on po.id = je.payment_order_id
            where (po.id is null and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}) or (${scope} and (po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
               or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor))`,
+    ],
+    [
+      'every ledger fact is journaled within the grace period',
+      sql`select f.id, f.stream_id, f.created_at from ledger_facts f
+           where f.journaled_at is null and f.quarantined_at is null and f.created_at < now() - make_interval(secs => ${options.graceMs / 1000})
+             and ${options.paymentIds ? sql`f.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}`,
+    ],
+    [
+      'no ledger fact is quarantined (set aside because it could not become a valid entry)',
+      sql`select f.id, f.stream_id, f.quarantine_reason from ledger_facts f
+           where f.quarantined_at is not null and ${options.paymentIds ? sql`f.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}`,
+    ],
+    [
+      'every journaled fact has its journal entry',
+      sql`select f.id from ledger_facts f left join journal_entries je on je.id = f.id
+           where f.journaled_at is not null and je.id is null and ${options.paymentIds ? sql`f.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}`,
+    ],
+    [
+      "every stream's batch sequence is gapless (1..last) and matches its head",
+      sql`select s.stream_id, s.last_seq::text, count(b.seq)::int as batches, max(b.seq)::text as max_seq
+            from ledger_streams s left join ledger_batches b on b.stream_id = s.stream_id
+           group by s.stream_id, s.last_seq
+          having count(b.seq) <> s.last_seq or coalesce(max(b.seq), 0) <> s.last_seq`,
+    ],
+    [
+      'every journal entry belongs to a recorded batch of its stream',
+      sql`select je.id, je.batch_id from journal_entries je left join ledger_batches b on b.id = je.batch_id
+           where (b.id is null or b.stream_id <> je.seller_id) and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}`,
     ],
   ];
 

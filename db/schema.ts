@@ -8,6 +8,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
+  boolean,
   char,
   check,
   foreignKey,
@@ -70,6 +71,8 @@ export const paymentOrders = pgTable(
     lastPspError: text('last_psp_error'),
     /** The PSP's id of the capture, once captured; reconciliation matches on it. */
     pspCaptureId: text('psp_capture_id'),
+    /** The platform's commission rate fixed at checkout (PLATFORM_COMMISSION_BPS then): the CAPTURE entry uses it. */
+    commissionBps: integer('commission_bps').notNull().default(0),
     /** The outbox marker: null until the PaymentOrder workflow is known to have started. */
     workflowStartedAt: timestamp('workflow_started_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
@@ -81,6 +84,7 @@ export const paymentOrders = pgTable(
     check('payment_orders_position_range', sql`${t.position} >= 0 and ${t.position} < 50`),
     check('payment_orders_amount_positive', sql`${t.amountMinor} > 0`),
     check('payment_orders_attempts_non_negative', sql`${t.captureAttempts} >= 0`),
+    check('payment_orders_commission_range', sql`${t.commissionBps} >= 0 and ${t.commissionBps} <= 10000`),
     check(
       'payment_orders_status_known',
       sql`${t.status} in ('INITIATED_PENDING','CAPTURE_REQUESTED','PENDING_CAPTURE','CAPTURED','CAPTURE_FAILED','DECLINED')`,
@@ -259,4 +263,21 @@ export const ledgerBatches = pgTable(
     check('ledger_batches_seq_positive', sql`${t.seq} > 0`),
     index('ledger_batches_unpublished_idx').on(t.streamId, t.seq).where(sql`${t.publishedAt} is null`),
   ],
+);
+
+/**
+ * Every run of the scheduled ledger verification: when, whether the ledger was clean, how many
+ * violations, and the report. The worker exports the latest as metrics.
+ */
+export const ledgerVerificationRuns = pgTable(
+  'ledger_verification_runs',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull(),
+    finishedAt: timestamp('finished_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    ok: boolean('ok').notNull(),
+    violations: integer('violations').notNull(),
+    report: jsonb('report').notNull(),
+  },
+  (t) => [index('ledger_verification_runs_finished_idx').on(t.finishedAt)],
 );

@@ -43,7 +43,6 @@ import type { Logger } from '../observability/logger';
 export type StarterSettings = {
   taskQueue: string;
   backoff: BackoffPolicy;
-  commissionBps: number;
   /** Captures stop this long before the authorization expires. */
   captureSafetyMarginMs: number;
   /** Validity assumed when the PSP reported no `expiresAt`, counted from the payment's creation. */
@@ -61,6 +60,8 @@ export type OrderToStart = {
   authExpiresAt: Date | null;
   /** The payment's creation time, from which a default validity is counted. */
   createdAt: Date;
+  /** The commission rate fixed on the order at checkout. */
+  commissionBps: number;
 };
 
 export function createPaymentOrderStarter(deps: { client: Client; db: Database; settings: StarterSettings; log: Logger }) {
@@ -76,7 +77,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       currency: order.currency,
       pspAuthorizationId: order.pspAuthorizationId,
       backoff: settings.backoff,
-      commissionBps: settings.commissionBps,
+      commissionBps: order.commissionBps,
       authExpiresAt: authExpiresAt.toISOString(),
       captureSafetyMarginMs: settings.captureSafetyMarginMs,
     };
@@ -126,6 +127,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
           sellerId: paymentOrders.sellerId,
           amountMinor: paymentOrders.amountMinor,
           currency: paymentOrders.currency,
+          commissionBps: paymentOrders.commissionBps,
           pspAuthorizationId: payments.pspAuthorizationId,
           authExpiresAt: payments.authExpiresAt,
           createdAt: payments.createdAt,

@@ -10,6 +10,7 @@ import { createDb } from '../db/client';
 import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
 import { probeRouter } from '../observability/readiness';
+import { registerLedgerGauges } from '../observability/ledger-gauges';
 import { startTracing } from '../observability/tracing';
 import { createWorkerRuntime } from './worker';
 
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
 
   const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker-probe` }).admin();
   const probeDb = createDb({ url: config.DATABASE_URL, poolMax: 1, applicationName: 'payorch-worker-probe' });
+  registerLedgerGauges(probeDb.db);
   const app = express();
   app.use(
     probeRouter({

@@ -18,9 +18,11 @@ import { createLedgerActivities } from '../activities/ledger.activities';
 import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
 import { createPaymentOrderActivities } from '../activities/payment-order.activities';
 import { createPspActivities } from '../activities/psp.activities';
+import { createLedgerVerificationActivities } from '../activities/ledger-verification.activities';
 import { connectTemporalClient } from './client';
 import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
+import { ensureSchedules, scheduleDefinitions } from './schedules';
 import { createPaymentOrderStarter } from './payment-order-starter';
 
 export type WorkerRuntime = {
@@ -41,7 +43,6 @@ export function starterSettingsFromConfig(config: Config) {
   return {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     backoff: backoffFromConfig(config),
-    commissionBps: config.PLATFORM_COMMISSION_BPS,
     captureSafetyMarginMs: config.CAPTURE_AUTH_SAFETY_MARGIN_MS,
     authValidityDefaultMs: config.AUTH_VALIDITY_DEFAULT_S * 1_000,
   };
@@ -55,7 +56,7 @@ let runtimeInstalled = false;
 
 export type WorkerRuntimeOptions = Partial<Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>> & {
   tracing?: Tracing;
-  /** Run the outbox relay and the ledger sweeper with the worker (default true). */
+  /** Run the outbox relay and the ledger sweeper with the worker, and put the schedules in place (default true). */
   relay?: boolean;
 };
 
@@ -110,6 +111,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })) }),
     ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC, publishTimeoutMs: config.LEDGER_PUBLISH_TIMEOUT_MS }),
+    ...createLedgerVerificationActivities({ db: dbHandle.db, graceMs: config.LEDGER_VERIFY_GRACE_MS }),
   };
 
   const worker = await Worker.create({
@@ -144,6 +146,11 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     producer,
     async run() {
       const noRelays = overrides.relay === false;
+      if (!noRelays) {
+        // Schedules are part of what a worker keeps running; a failure here must not stop the
+        // worker (another worker, or the next start, puts them in place).
+        await ensureSchedules(client, scheduleDefinitions(config), log).catch((err: unknown) => log.warn({ err }, 'could not create or update the schedules; the next worker start retries'));
+      }
       const stopRelay = noRelays ? () => Promise.resolve() : starter.runRelay({ intervalMs: config.OUTBOX_RELAY_INTERVAL_MS, minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS, batchMax: config.OUTBOX_RELAY_BATCH_MAX });
       const stopSweeper = noRelays
         ? () => Promise.resolve()

@@ -26,7 +26,7 @@ describe('logs', () => {
       logLines('worker')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>)
-        .find((l) => l.paymentOrderId === paymentOrderId && l.msg === 'capture failed permanently'),
+        .find((l) => l.paymentOrderId === paymentOrderId && l.msg === 'capture rejected by the PSP'),
     );
     expect(line).toMatchObject({ level: 'warn', service: 'worker', workflowId: `payment-order:${paymentOrderId}`, workflowType: 'paymentOrderWorkflow', code: 'CAPTURE_REJECTED', time: expect.any(String) });
 

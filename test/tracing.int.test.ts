@@ -38,10 +38,10 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
   const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
   const { db, pool } = createDb({ url: dbUrl, poolMax: 5, applicationName: 'trace-test' });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true });
-  const starter = createPaymentOrderStarter({ client, db, settings: { ...starterSettingsFromConfig(config), commissionBps: 0 }, log });
+  const starter = createPaymentOrderStarter({ client, db, settings: starterSettingsFromConfig(config), log });
   const app = createApp({
     auth: createAuthenticator(config),
-    payments: createPaymentsService({ db, psp: withPspTelemetry(createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 })), startOrders: (o) => starter.start(o), leaseMs: 30_000, log }),
+    payments: createPaymentsService({ db, psp: withPspTelemetry(createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 })), startOrders: (o) => starter.start(o), leaseMs: 30_000, commissionBps: 0, log }),
     balances: createBalanceStore({ redis, db, keyPrefix: `${uniqueId('trace')}:` }),
     checks: {},
     bodyLimitBytes: 65_536,
