@@ -1,7 +1,10 @@
 /**
- * Determinism gate: every committed history (real runs exported with `temporal workflow show
- * --output json`) must replay against the current workflow code. A change that would break
- * running workflows fails here; such a change needs `patched()` or a new workflow type.
+ * Determinism gate: every committed history (real runs in the format of `temporal workflow show
+ * --output json`, recorded by scripts/record-histories.ts) must replay against the current workflow
+ * code. A change that would break running workflows fails here; such a change needs `patched()` or
+ * a new workflow type. The histories cover every path of every version still able to be running:
+ * the previous release's PaymentOrder (with and without `ledgerHold`) and ledger (including its
+ * hand-over to the current ledger), and the current code's paths.
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -19,7 +22,33 @@ beforeAll(() => {
 });
 
 test('the committed histories cover each workflow type and path', () => {
-  expect(files).toEqual(['payment-order-capture-failed.json', 'payment-order-capture-retries.json', 'payment-order-captured.json', 'seller-ledger-continue-as-new.json']);
+  expect(files).toEqual([
+    // Releases before captures were bounded by time, and before facts lived in Postgres.
+    'payment-order-capture-failed.json',
+    'payment-order-capture-retries.json',
+    'payment-order-captured.json',
+    'payment-order-v1-ledger-hold-capture-failed.json',
+    'payment-order-v1-ledger-hold-captured-after-retries.json',
+    // The current PaymentOrder: captured; unknown -> lookup -> captured; unknown with the lookup
+    // failing too -> retried with the same key; rejected -> void; retries until the window
+    // closes -> void; long retries continuing as new (each resumed run too).
+    'payment-order-v2-captured.json',
+    'payment-order-v2-rejected-voided.json',
+    'payment-order-v2-retries-continued-as-new-run-2.json',
+    'payment-order-v2-retries-continued-as-new-run-3.json',
+    'payment-order-v2-retries-continued-as-new.json',
+    'payment-order-v2-unknown-lookup-captured.json',
+    'payment-order-v2-unknown-lookup-failing-retried-run-2.json',
+    'payment-order-v2-unknown-lookup-failing-retried.json',
+    'payment-order-v2-window-closed-voided-run-2.json',
+    'payment-order-v2-window-closed-voided.json',
+    'seller-ledger-continue-as-new.json',
+    // The previous ledger's run taken over by the current code, and the run it handed over to.
+    'seller-ledger-v1-handover-run-2.json',
+    'seller-ledger-v1-handover.json',
+    'seller-ledger-v2-facts-in-postgres-run-2.json',
+    'seller-ledger-v2-facts-in-postgres.json',
+  ]);
 });
 
 test('every committed history replays deterministically against the current code', async () => {

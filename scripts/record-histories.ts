@@ -1,0 +1,252 @@
+/**
+ * Records the committed histories of `histories/` from real runs: a Temporal dev server of its own
+ * (the stack's CLI binary, suggesting continue-as-new at 40 events so that path is exercised) and
+ * the running stack's Postgres, Kafka and PSP simulator. Each path of each workflow version runs
+ * once and its history is exported in the format of `temporal workflow show --output json`. CI
+ * replays them against the current code (histories/replay.test.ts); re-record only to add a path.
+ *
+ *   scripts/stack up && node --import tsx scripts/record-histories.ts [--only name,...]
+ *
+ * The previous release's paths run on its own code (test/v1-workflows, the release's workflows
+ * verbatim), the current ones on workflows/.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { createLedgerActivities } from '../activities/ledger.activities';
+import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
+import { createLedgerVerificationActivities } from '../activities/ledger-verification.activities';
+import { createPaymentOrderActivities } from '../activities/payment-order.activities';
+import { createPspActivities } from '../activities/psp.activities';
+import { loadConfigOrExit } from '../config/config';
+import { createDb } from '../db/client';
+import { insertLedgerFacts } from '../db/ledger-facts';
+import { createKafka, createLazyProducer } from '../kafka/client';
+import { createHttpPsp } from '../psp/http-psp.adapter';
+import { seedAuthorizedPayment } from '../test/fixtures';
+import { ALL_SEARCH_ATTRIBUTES, ledgerFactsSignal, ledgerWakeSignal, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
+
+const ROOT = path.resolve(__dirname, '..');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `run` returns the workflow to export, or undefined when another version's step exports it. */
+type Recording = { name: string; version: 'v1' | 'current'; run: (ctx: Context) => Promise<WorkflowHandle | undefined> };
+type Context = {
+  client: Client;
+  taskQueue: string;
+  seed: (token: string) => Promise<PaymentOrderInput>;
+  ledgerSettings: SellerLedgerSettings;
+  db: ReturnType<typeof createDb>['db'];
+  tag: string;
+  /** Steps to run once this version's worker has stopped. */
+  afterStop: Array<() => Promise<void>>;
+};
+
+const fact = (sellerId: string): LedgerFactPayload => ({
+  entryType: 'AUTH_HOLD',
+  paymentOrderId: randomUUID(),
+  paymentId: randomUUID(),
+  sellerId,
+  amountMinor: '1000',
+  currency: 'EUR',
+  commissionBps: 0,
+});
+
+const startOrder = (ctx: Context, input: PaymentOrderInput) =>
+  ctx.client.workflow.start('paymentOrderWorkflow', { taskQueue: ctx.taskQueue, workflowId: paymentOrderWorkflowId(input.paymentOrderId), args: [input] });
+
+const upgradeSeller = (ctx: Context) => `history-upgrade-${ctx.tag}`;
+
+const RECORDINGS: Recording[] = [
+  {
+    // The previous release's ledger holds facts in its state when the new release takes over
+    // (the second half of this recording runs on the current code and exports the history).
+    name: 'seller-ledger-v1-handover',
+    version: 'v1',
+    run: async (ctx) => {
+      const sellerId = upgradeSeller(ctx);
+      const signal = (facts: LedgerFactPayload[]) => ctx.client.workflow.signalWithStart('sellerLedgerWorkflow', { workflowId: sellerLedgerWorkflowId(sellerId), taskQueue: ctx.taskQueue, args: [{ sellerId, settings: { ...ctx.ledgerSettings, batchMaxItems: 2 } }], signal: ledgerFactsSignal, signalArgs: [facts] });
+      await signal([fact(sellerId), fact(sellerId)]);
+      await sleep(2_000);
+      // Facts that the old release's worker will never see: they wait in the run's history.
+      ctx.afterStop.push(() => signal([fact(sellerId), fact(sellerId), fact(sellerId)]).then(() => undefined));
+      return undefined;
+    },
+  },
+  {
+    name: 'seller-ledger-v1-handover',
+    version: 'current',
+    run: async (ctx) => {
+      const sellerId = upgradeSeller(ctx);
+      // The run's pending task waits out the old worker's sticky queue, then reaches this worker.
+      await sleep(12_000);
+      const runs: Array<{ runId: string; startTime: Date }> = [];
+      for await (const execution of ctx.client.workflow.list({ query: `WorkflowId = '${sellerLedgerWorkflowId(sellerId)}'` })) runs.push({ runId: execution.runId, startTime: execution.startTime });
+      runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+      return ctx.client.workflow.getHandle(sellerLedgerWorkflowId(sellerId), runs[0]!.runId);
+    },
+  },
+  {
+    // The previous release's production path: AUTH_HOLD sent with the first outcome (ledgerHold).
+    name: 'payment-order-v1-ledger-hold-captured-after-retries',
+    version: 'v1',
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_retry_2')), backoff: { baseMs: 100, capMs: 400, attemptsMax: 5 }, ledgerHold: 'with-first-outcome' }),
+  },
+  {
+    name: 'payment-order-v1-ledger-hold-capture-failed',
+    version: 'v1',
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_fail')), backoff: { baseMs: 100, capMs: 400, attemptsMax: 5 }, ledgerHold: 'with-first-outcome' }),
+  },
+  {
+    name: 'payment-order-v2-captured',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, await ctx.seed('tok_visa')),
+  },
+  {
+    // Unknown outcome (the PSP captured, the reply timed out) resolved by a lookup.
+    name: 'payment-order-v2-unknown-lookup-captured',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, await ctx.seed('tok_capture_timeout_1')),
+  },
+  {
+    // Unknown outcomes whose lookup fails too: retried with the same key until the PSP answers.
+    name: 'payment-order-v2-unknown-lookup-failing-retried',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, await ctx.seed('tok_capture_timeout_2+tok_lookup_fail_2')),
+  },
+  {
+    name: 'payment-order-v2-rejected-voided',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, await ctx.seed('tok_capture_fail')),
+  },
+  {
+    // Retryable failures until the capture window closes, then the void.
+    name: 'payment-order-v2-window-closed-voided',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_auth_expires_30+tok_capture_retry_100000')), captureSafetyMarginMs: 25_000 }),
+  },
+  {
+    // A long retry continues as new (this recording's server suggests it at 40 events) and the
+    // next run captures. The history is the first run's, which ends in ContinuedAsNew.
+    name: 'payment-order-v2-retries-continued-as-new',
+    version: 'current',
+    run: async (ctx) => {
+      const handle = await startOrder(ctx, await ctx.seed('tok_capture_retry_12'));
+      await handle.result();
+      return ctx.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+    },
+  },
+  {
+    // The current ledger: wake-ups, commits and publication from Postgres, continue-as-new.
+    name: 'seller-ledger-v2-facts-in-postgres',
+    version: 'current',
+    run: async (ctx) => {
+      const sellerId = `history-ledger-${ctx.tag}`;
+      const settings = { ...ctx.ledgerSettings, historyEventsMax: 60 };
+      let firstRunId: string | undefined;
+      for (let i = 0; i < 12; i++) {
+        await insertLedgerFacts(ctx.db, [fact(sellerId), fact(sellerId)]);
+        const handle = await ctx.client.workflow.signalWithStart('sellerLedgerWorkflow', { workflowId: sellerLedgerWorkflowId(sellerId), taskQueue: ctx.taskQueue, args: [{ sellerId, settings }], signal: ledgerWakeSignal, signalArgs: [] });
+        firstRunId ??= handle.signaledRunId;
+        await sleep(300);
+      }
+      // The first run (it continued as new along the way).
+      return ctx.client.workflow.getHandle(sellerLedgerWorkflowId(sellerId), firstRunId);
+    },
+  },
+];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { only: { type: 'string' }, version: { type: 'string' }, 'db-file': { type: 'string' }, tag: { type: 'string' } } });
+  const only = values.only?.split(',');
+  if (values.version === undefined) {
+    // One process per workflow version, on one dev server whose state is kept in a file between
+    // them: a second Worker with another bundle in the same process crashed Node here ("async
+    // hook stack has become corrupted").
+    const dbFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'record-histories-')), 'temporal.db');
+    const tag = Date.now().toString(36);
+    for (const version of ['v1', 'current']) {
+      execFileSync(process.execPath, ['--import', 'tsx', __filename, '--version', version, '--db-file', dbFile, '--tag', tag, ...(values.only ? ['--only', values.only] : [])], { stdio: 'inherit' });
+    }
+    return;
+  }
+  if (values.version !== 'v1' && values.version !== 'current') throw new Error('--version must be v1 or current');
+  const config = loadConfigOrExit();
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const tag = values.tag ?? Date.now().toString(36);
+  const taskQueue = `record-histories-${tag}`;
+  const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 5, applicationName: 'record-histories' });
+  const producer = createLazyProducer(createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'record-histories' }));
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: config.TEMPORAL_CLI_PATH ?? 'temporal' },
+      ip: '127.0.0.1',
+      searchAttributes: ALL_SEARCH_ATTRIBUTES,
+      extraArgs: ['--log-level', 'error', '--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=40'],
+      ...(values['db-file'] ? { dbFilename: values['db-file'] } : {}),
+    },
+  });
+  const client = env.client;
+  const connection = env.nativeConnection;
+  const ledgerSettings: SellerLedgerSettings = { batchMaxItems: 10, batchMaxWaitMs: 0, historyEventsMax: 10_000 };
+  const ledgerSignal = createLedgerSignalActivities({ client, taskQueue, settings: ledgerSettings });
+  const activities = {
+    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }) }),
+    ...createPaymentOrderActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
+    ...createLedgerActivities({ db, producer, topic: config.LEDGER_TOPIC }),
+    ...createLedgerVerificationActivities({ db, graceMs: 60_000 }),
+  };
+  const seed = async (token: string): Promise<PaymentOrderInput> => {
+    const [order] = await seedAuthorizedPayment(db, config.PSP_BASE_URL, { token, sellers: [{ sellerId: `history-${tag}`, amountMinor: 2_345n }] });
+    return { ...order!, amountMinor: order!.amountMinor.toString(), backoff: { baseMs: 100, capMs: 400 }, commissionBps: 0, authExpiresAt: order!.authExpiresAt, captureSafetyMarginMs: 0 };
+  };
+  const ctx: Context = { client, taskQueue, seed, ledgerSettings, db, tag, afterStop: [] };
+  try {
+    for (const version of [values.version]) {
+      const recordings = RECORDINGS.filter((r) => r.version === version && (!only || only.includes(r.name)));
+      if (recordings.length === 0) continue;
+      const worker = await Worker.create({ connection, taskQueue, activities, workflowsPath: version === 'v1' ? require.resolve('../test/v1-workflows') : require.resolve('../workflows') });
+      const running = worker.run();
+      try {
+        for (const recording of recordings) {
+          const handle = await recording.run(ctx);
+          if (handle === undefined) continue;
+          if (recording.name.startsWith('payment-order')) await ctx.client.workflow.getHandle(handle.workflowId).result();
+          else if (recording.name.includes('handover')) await sleep(1_000);
+          else await sleep(2_000);
+          // Every run of the workflow id, oldest first: a run that continued as new and the run
+          // that resumed are different paths (named -run-2, -run-3, ...).
+          const runs: Array<{ runId: string; startTime: Date }> = [];
+          for await (const execution of ctx.client.workflow.list({ query: `WorkflowId = '${handle.workflowId}'` })) runs.push({ runId: execution.runId, startTime: execution.startTime });
+          runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+          for (const [i, run] of runs.slice(0, 3).entries()) {
+            const history = await ctx.client.workflow.getHandle(handle.workflowId, run.runId).fetchHistory();
+            const file = path.join(ROOT, 'histories', `${recording.name}${i === 0 ? '' : `-run-${i + 1}`}.json`);
+            writeFileSync(file, `${historyToJSON(history)}\n`);
+            console.log(`record-histories: ${path.basename(file)}: ${history.events?.length ?? 0} events`);
+          }
+        }
+      } finally {
+        worker.shutdown();
+        await running;
+      }
+      for (const step of ctx.afterStop) await step();
+    }
+  } finally {
+    await producer.disconnect();
+    await env.teardown();
+    await pool.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`record-histories: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});
