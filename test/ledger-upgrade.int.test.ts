@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { Client } from 'pg';
-import { createMigratedDatabase, dropDatabase } from './databases';
+import { dropDatabase } from './databases';
 import { ROOT, stackEnv, testEnv, uniqueId } from './support';
 
 const run = promisify(execFile);

@@ -150,7 +150,7 @@ describe('seller ledger workflow', () => {
     const h = await createWorkflowHarness({ ledgerSettings: { batchMaxItems: 100, batchMaxWaitMs: 0, publishRetryCapMs: 2_000 } });
     const switching: LazyProducer = { send: (record) => (kafkaUp ? h.producer.send(record) : down.send(record)), disconnect: async () => undefined };
     const ledger = createLedgerActivities({ db: h.dbHandle.db, producer: switching, topic: config().LEDGER_TOPIC, publishTimeoutMs: 2_000 });
-    const worker = await h.createWorker((activities) => ({ ...activities, journalAndPublish: ledger.journalAndPublish, recordLedgerFacts: ledger.recordLedgerFacts }));
+    const worker = await h.createWorker((activities) => ({ ...activities, journalAndPublish: (input: Parameters<typeof ledger.journalAndPublish>[0]) => ledger.journalAndPublish(input), recordLedgerFacts: (input: Parameters<typeof ledger.recordLedgerFacts>[0]) => ledger.recordLedgerFacts(input) }));
     const running = worker.run();
     try {
       const sellerId = uniqueId('seller-hot');
