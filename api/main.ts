@@ -15,6 +15,7 @@ import { createBalanceStore } from '../aggregator/balance-store';
 import { createApp } from './app';
 import { createAuthenticator } from './auth';
 import { createPaymentsService } from './payments.service';
+import { createRateLimits } from './rate-limit';
 import { clientErrorResponse } from './problem';
 
 async function main(): Promise<void> {
@@ -27,6 +28,11 @@ async function main(): Promise<void> {
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 });
   redis.on('error', () => undefined); // readiness reports it; ioredis reconnects by itself
   redis.connect().catch(() => undefined);
+  // The rate limiter's own connection: a lookup that takes longer than its timeout counts as Redis
+  // being down (reads pass, writes follow RATE_LIMIT_WRITES_ON_REDIS_DOWN) instead of holding the request.
+  const rateLimitRedis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 2_000, commandTimeout: config.RATE_LIMIT_REDIS_TIMEOUT_MS });
+  rateLimitRedis.on('error', () => undefined);
+  rateLimitRedis.connect().catch(() => undefined);
   const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-api-probe` }).admin();
 
   const starter = createPaymentOrderStarter({
@@ -35,13 +41,15 @@ async function main(): Promise<void> {
     settings: { taskQueue: config.TEMPORAL_TASK_QUEUE, backoff: backoffFromConfig(config), commissionBps: config.PLATFORM_COMMISSION_BPS },
     log,
   });
-  // Fault injection for the durable-acceptance test only (FAULT_INJECT is 'none' by default).
+  // Fault injection for the durable-acceptance test only (FAULT_INJECT is 'none' by default, and
+  // the configuration refuses anything else when NODE_ENV=production).
   const crash = () => process.kill(process.pid, 'SIGKILL');
   const payments = createPaymentsService({
     db,
     psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })),
     startOrders: (orders) => starter.start(orders),
     leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    retentionS: config.IDEMPOTENCY_KEY_RETENTION_S,
     log,
     ...(config.FAULT_INJECT === 'crash-after-commit' ? { afterCommit: crash } : {}),
   });
@@ -50,7 +58,10 @@ async function main(): Promise<void> {
     auth: createAuthenticator(config),
     payments,
     balances: createBalanceStore({ redis, db, keyPrefix: config.BALANCE_REDIS_PREFIX }),
+    limits: createRateLimits({ redis: rateLimitRedis, settings: config, log }),
     bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
+    corsOrigins: config.API_CORS_ORIGINS,
+    trustProxyHops: config.API_TRUST_PROXY,
     log,
     checks: {
       temporal: () => client.workflowService.getSystemInfo({}),
@@ -79,7 +90,7 @@ async function main(): Promise<void> {
   const shutdown = () => {
     log.info('API shutting down');
     server.close(() => {
-      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit(), tracing?.shutdown()]).then(() => process.exit(0));
+      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit(), rateLimitRedis.quit(), tracing?.shutdown()]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -14,6 +14,7 @@ import type { Tracing } from '../observability/tracing';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { temporalLoggerFor } from '../observability/temporal-logger';
 import { createHttpPsp } from '../psp/http-psp.adapter';
+import { createIdempotencyActivities } from '../activities/idempotency.activities';
 import { createLedgerActivities } from '../activities/ledger.activities';
 import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
 import { createPaymentOrderActivities } from '../activities/payment-order.activities';
@@ -98,6 +99,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })) }),
     ...createPaymentOrderActivities({ db: dbHandle.db, reportLedgerFacts: (facts) => ledgerSignal.reportLedgerFacts(facts) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
+    ...createIdempotencyActivities({ db: dbHandle.db }),
   };
 
   const worker = await Worker.create({

@@ -1,3 +1,4 @@
 /** The workflow bundle's entry point: every workflow type the worker registers. */
 export { paymentOrderWorkflow } from './payment-order.workflow';
 export { sellerLedgerWorkflow } from './seller-ledger.workflow';
+export { idempotencyKeysPurgeWorkflow } from './idempotency-keys-purge.workflow';
