@@ -16,7 +16,11 @@
 import type { Principal } from './auth';
 import { Problem } from './problem';
 
-export type ReadAccess = { view: 'full' } | { view: 'seller'; sellerId: string };
+/** How much of a resource a reader sees; the `view` field of the answer. */
+export const READ_VIEWS = ['full', 'seller'] as const;
+export type ReadView = (typeof READ_VIEWS)[number];
+
+export type ReadAccess = { view: Extract<ReadView, 'full'> } | { view: Extract<ReadView, 'seller'>; sellerId: string };
 
 /** Who may read at all, and how much: throws the 403 for a non-seller without a read scope. */
 export function readAccess(principal: Principal, anyOfScopes: readonly string[]): ReadAccess {
