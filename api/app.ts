@@ -1,10 +1,12 @@
 /**
- * The Express application: request ids and trace ids, probes, the routes, the OpenAPI document,
- * and problem+json for every error including unknown routes. Built from its dependencies so tests
- * can run it in-process against the real stack.
+ * The Express application: security headers, CORS when configured, request ids and trace ids,
+ * probes, the routes (rate-limited and authenticated), the OpenAPI document, and problem+json for
+ * every error including unknown routes. Built from its dependencies so tests can run it in-process
+ * against the real stack.
  */
 import { randomBytes } from 'node:crypto';
 import { context, isSpanContextValid, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import cors from 'cors';
 import express from 'express';
 import type { Logger } from '../observability/logger';
 import { probeRouter, type Check } from '../observability/readiness';
@@ -15,13 +17,20 @@ import { openApiDocument } from './openapi';
 import { paymentsRouter } from './payments.routes';
 import type { createPaymentsService } from './payments.service';
 import { errorMiddleware, Problem } from './problem';
+import type { RateLimits } from './rate-limit';
+import { securityHeaders } from './security-headers';
 
 export type AppDeps = {
   auth: Authenticator;
   payments: ReturnType<typeof createPaymentsService>;
   balances: BalanceStore;
   checks: Record<string, Check>;
+  limits: RateLimits;
   bodyLimitBytes: number;
+  /** Browser origins allowed by CORS; empty: no CORS headers (browsers then refuse cross-origin reads). */
+  corsOrigins: readonly string[];
+  /** Proxy hops trusted for X-Forwarded-For (the client IP of the per-IP rate limits). */
+  trustProxyHops: number;
   log: Logger;
   afterResponse?: () => void;
 };
@@ -34,6 +43,19 @@ export function createApp(deps: AppDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
+  app.set('trust proxy', deps.trustProxyHops);
+  app.use(securityHeaders());
+  if (deps.corsOrigins.length > 0) {
+    app.use(
+      cors({
+        origin: [...deps.corsOrigins],
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'traceparent'],
+        exposedHeaders: ['Location', 'Idempotent-Replayed', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
+        maxAge: 600,
+      }),
+    );
+  }
 
   // One server span per request, continuing the caller's trace when it sends a valid traceparent.
   // Its trace id is the problem+json traceId. Without a tracer provider (tracing off) the span
@@ -60,8 +82,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
-  app.use(balancesRouter({ auth: deps.auth, store: deps.balances }));
-  app.use(paymentsRouter({ auth: deps.auth, service: deps.payments, bodyLimitBytes: deps.bodyLimitBytes, afterResponse: deps.afterResponse }));
+  app.use(balancesRouter({ auth: deps.auth, store: deps.balances, limits: deps.limits }));
+  app.use(paymentsRouter({ auth: deps.auth, service: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes, afterResponse: deps.afterResponse }));
 
   app.use((req, _res, next) => next(new Problem(404, 'not-found', 'Not found', `No route for ${req.method} ${req.path.slice(0, 200)}.`)));
   app.use(errorMiddleware(deps.log));

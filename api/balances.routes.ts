@@ -8,11 +8,13 @@ import type { BalanceStore } from '../aggregator/balance-store';
 import { moneyToJson } from '../domain/money';
 import type { Authenticator, Principal } from './auth';
 import { Problem } from './problem';
+import type { RateLimits } from './rate-limit';
 
 const SELLER_ID = /^[^\p{C}]{1,64}$/u;
 
-export function balancesRouter(deps: { auth: Authenticator; store: BalanceStore }): express.Router {
+export function balancesRouter(deps: { auth: Authenticator; store: BalanceStore; limits: RateLimits }): express.Router {
   const router = express.Router();
+  const guard = [deps.limits.byIp('read'), deps.auth.authenticate, deps.limits.byClient('read')];
 
   const respond = async (sellerId: string, res: express.Response) => {
     const balances = await deps.store.readSellerBalances(sellerId);
@@ -27,13 +29,13 @@ export function balancesRouter(deps: { auth: Authenticator; store: BalanceStore 
     });
   };
 
-  router.get('/api/v1/sellers/me/balance', deps.auth.authenticate, async (_req, res) => {
+  router.get('/api/v1/sellers/me/balance', ...guard, async (_req, res) => {
     const principal = res.locals.principal as Principal;
     if (!principal.sellerId) throw new Problem(403, 'forbidden', 'Forbidden', 'This token does not belong to a seller (no seller_id claim).');
     await respond(principal.sellerId, res);
   });
 
-  router.get('/api/v1/sellers/:sellerId/balance', deps.auth.authenticate, async (req, res) => {
+  router.get('/api/v1/sellers/:sellerId/balance', ...guard, async (req, res) => {
     const sellerId = req.params.sellerId as string;
     const principal = res.locals.principal as Principal;
     if (!SELLER_ID.test(sellerId)) {

@@ -15,6 +15,7 @@ import { createBalanceStore } from '../aggregator/balance-store';
 import { createApp } from './app';
 import { createAuthenticator } from './auth';
 import { createPaymentsService } from './payments.service';
+import { createRateLimits } from './rate-limit';
 import { clientErrorResponse } from './problem';
 
 async function main(): Promise<void> {
@@ -27,10 +28,16 @@ async function main(): Promise<void> {
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 });
   redis.on('error', () => undefined); // readiness reports it; ioredis reconnects by itself
   redis.connect().catch(() => undefined);
+  // The rate limiter's own connection: a lookup that takes longer than its timeout counts as Redis
+  // being down (reads pass, writes follow RATE_LIMIT_WRITES_ON_REDIS_DOWN) instead of holding the request.
+  const rateLimitRedis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 2_000, commandTimeout: config.RATE_LIMIT_REDIS_TIMEOUT_MS });
+  rateLimitRedis.on('error', () => undefined);
+  rateLimitRedis.connect().catch(() => undefined);
   const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-api-probe` }).admin();
 
   const starter = createPaymentOrderStarter({ client, db, settings: starterSettingsFromConfig(config), log });
-  // Fault injection for the durable-acceptance test only (FAULT_INJECT is 'none' by default).
+  // Fault injection for the durable-acceptance test only (FAULT_INJECT is 'none' by default, and
+  // the configuration refuses anything else when NODE_ENV=production).
   const crash = () => process.kill(process.pid, 'SIGKILL');
   const payments = createPaymentsService({
     db,
@@ -38,6 +45,7 @@ async function main(): Promise<void> {
     startOrders: (orders) => starter.start(orders),
     leaseMs: config.IDEMPOTENCY_LEASE_MS,
     commissionBps: config.PLATFORM_COMMISSION_BPS,
+    retentionS: config.IDEMPOTENCY_KEY_RETENTION_S,
     log,
     ...(config.FAULT_INJECT === 'crash-after-commit' ? { afterCommit: crash } : {}),
   });
@@ -46,7 +54,10 @@ async function main(): Promise<void> {
     auth: createAuthenticator(config),
     payments,
     balances: createBalanceStore({ redis, db, keyPrefix: config.BALANCE_REDIS_PREFIX }),
+    limits: createRateLimits({ redis: rateLimitRedis, settings: config, log }),
     bodyLimitBytes: config.API_BODY_LIMIT_BYTES,
+    corsOrigins: config.API_CORS_ORIGINS,
+    trustProxyHops: config.API_TRUST_PROXY,
     log,
     checks: {
       temporal: () => client.workflowService.getSystemInfo({}),
@@ -75,7 +86,7 @@ async function main(): Promise<void> {
   const shutdown = () => {
     log.info('API shutting down');
     server.close(() => {
-      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit(), tracing?.shutdown()]).then(() => process.exit(0));
+      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit(), rateLimitRedis.quit(), tracing?.shutdown()]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -2,6 +2,8 @@
  * The OpenAPI 3.1 document served at /openapi.json. It describes exactly the routes of
  * api/app.ts; a test checks that every documented path answers and every route is documented.
  */
+import { READ_VIEWS } from './ownership';
+
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string, headers?: Record<string, unknown>) => ({
   description,
@@ -9,6 +11,13 @@ const problemResponse = (description: string, headers?: Record<string, unknown>)
   content: { 'application/problem+json': { schema: problem } },
 });
 const retryAfter = { 'Retry-After': { schema: { type: 'integer', minimum: 0 }, description: 'Seconds to wait before retrying.' } };
+/** On every rate-limited route's answers: the budget (of the client's and the IP's) closest to running out. */
+const rateLimitHeaders = {
+  'RateLimit-Limit': { $ref: '#/components/headers/RateLimit-Limit' },
+  'RateLimit-Remaining': { $ref: '#/components/headers/RateLimit-Remaining' },
+  'RateLimit-Reset': { $ref: '#/components/headers/RateLimit-Reset' },
+};
+const tooManyRequests = problemResponse('A rate limit (per client or per IP) is used up; retry after Retry-After seconds.', { ...retryAfter, ...rateLimitHeaders });
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -16,7 +25,7 @@ export const openApiDocument = {
     title: 'Marketplace payments orchestrator',
     version: '1.0.0',
     description:
-      'Checkout of multi-seller orders: synchronous authorization, one durable PaymentOrder workflow per seller, double-entry ledger. Money is always integer minor units with an ISO 4217 currency.',
+      'Checkout of multi-seller orders: synchronous authorization, one durable PaymentOrder workflow per seller, double-entry ledger. Money is always integer minor units with an ISO 4217 currency. Tokens must carry exp and live at most AUTH_TOKEN_MAX_LIFETIME_S (default 3600 s). Every /api/v1 route is rate-limited per client (the token azp, else sub) and per IP, with separate budgets for writes (POST) and reads (GET); answers carry RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset, and a request over a budget gets 429 with Retry-After.',
   },
   servers: [{ url: 'http://127.0.0.1:3000' }],
   security: [{ bearer: [] }],
@@ -34,7 +43,7 @@ export const openApiDocument = {
             required: true,
             schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' },
             description:
-              'Replaying a completed key returns the first response with Idempotent-Replayed: true; 409 while the first request is in flight; 422 if the body differs.',
+              'Replaying a completed key returns the first response with Idempotent-Replayed: true; 409 while the first request is in flight; 422 if the body differs. Keys are kept for IDEMPOTENCY_KEY_RETENTION_S (default 7 days) after their first request: a key reused after that is a new request (a new payment).',
           },
         ],
         requestBody: {
@@ -47,6 +56,7 @@ export const openApiDocument = {
             headers: {
               Location: { schema: { type: 'string' }, description: '/api/v1/payments/{paymentId}' },
               'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] }, description: 'Present when this is a replayed response.' },
+              ...rateLimitHeaders,
             },
             content: { 'application/json': { schema: { $ref: '#/components/schemas/PaymentAccepted' } } },
           },
@@ -61,7 +71,8 @@ export const openApiDocument = {
           '413': problemResponse('The body exceeds 64 KiB.'),
           '415': problemResponse('The body is not application/json.'),
           '422': problemResponse('The Idempotency-Key was used with a different body.'),
-          '503': problemResponse('A dependency (the PSP, the database) is unavailable; nothing was charged.', retryAfter),
+          '429': tooManyRequests,
+          '503': problemResponse('A dependency (the PSP, the database) is unavailable, or the rate limiter cannot reach Redis and RATE_LIMIT_WRITES_ON_REDIS_DOWN=closed; nothing was charged.', retryAfter),
         },
       },
     },
@@ -69,13 +80,15 @@ export const openApiDocument = {
       get: {
         operationId: 'getPayment',
         summary: 'A payment and its PaymentOrders with live status, capture attempts and last PSP error',
-        description: 'Requires scope payments:read or payments:write.',
+        description:
+          'Reads are owned. A seller token (one with a seller_id claim, whatever its scopes) sees the seller view: only its own PaymentOrder, with totalAmount its share and status following its order alone; a payment without an order of that seller is 404, exactly as an unknown id. Any other token needs payments:read or payments:write and sees the full view.',
         parameters: [{ name: 'paymentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
         responses: {
-          '200': { description: 'The payment.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Payment' } } } },
+          '200': { description: 'The payment, in the view the token may see.', headers: rateLimitHeaders, content: { 'application/json': { schema: { $ref: '#/components/schemas/Payment' } } } },
           '401': problemResponse('Missing or invalid bearer token.'),
-          '403': problemResponse('The token lacks the scope.'),
-          '404': problemResponse('No payment has this id.'),
+          '403': problemResponse('Neither a seller token nor the scope payments:read or payments:write (answered before the id is looked up).'),
+          '404': problemResponse('No payment has this id - or, for a seller token, none of its orders is in it.'),
+          '429': tooManyRequests,
         },
       },
     },
@@ -86,10 +99,11 @@ export const openApiDocument = {
         description: 'Requires scope balances:read, or a seller token whose seller_id claim equals sellerId. Reads are snapshot + recent delta.',
         parameters: [{ name: 'sellerId', in: 'path', required: true, schema: { $ref: '#/components/schemas/Id' } }],
         responses: {
-          '200': { description: 'The balances; an empty list for a seller without entries.', content: { 'application/json': { schema: { $ref: '#/components/schemas/SellerBalance' } } } },
+          '200': { description: 'The balances; an empty list for a seller without entries.', headers: rateLimitHeaders, content: { 'application/json': { schema: { $ref: '#/components/schemas/SellerBalance' } } } },
           '400': problemResponse('The seller id is not 1-64 printable characters.'),
           '401': problemResponse('Missing or invalid bearer token.'),
           '403': problemResponse("Another seller's balance without balances:read."),
+          '429': tooManyRequests,
         },
       },
     },
@@ -98,9 +112,10 @@ export const openApiDocument = {
         operationId: 'getMyBalance',
         summary: "The calling seller's balances (seller token with a seller_id claim)",
         responses: {
-          '200': { description: 'The balances.', content: { 'application/json': { schema: { $ref: '#/components/schemas/SellerBalance' } } } },
+          '200': { description: 'The balances.', headers: rateLimitHeaders, content: { 'application/json': { schema: { $ref: '#/components/schemas/SellerBalance' } } } },
           '401': problemResponse('Missing or invalid bearer token.'),
           '403': problemResponse('The token has no seller_id claim.'),
+          '429': tooManyRequests,
         },
       },
     },
@@ -118,6 +133,11 @@ export const openApiDocument = {
   },
   components: {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    headers: {
+      'RateLimit-Limit': { schema: { type: 'integer', minimum: 1 }, description: 'Requests the budget allows per window.' },
+      'RateLimit-Remaining': { schema: { type: 'integer', minimum: 0 }, description: 'Requests left in the current window.' },
+      'RateLimit-Reset': { schema: { type: 'integer', minimum: 1 }, description: 'Seconds until the window ends and the budget is full again.' },
+    },
     schemas: {
       Money: {
         type: 'object',
@@ -186,9 +206,12 @@ export const openApiDocument = {
       },
       Payment: {
         type: 'object',
-        required: ['paymentId', 'status', 'buyerId', 'orderId', 'totalAmount', 'paymentOrders', 'createdAt', 'updatedAt'],
+        required: ['paymentId', 'view', 'status', 'buyerId', 'orderId', 'totalAmount', 'paymentOrders', 'createdAt', 'updatedAt'],
+        description:
+          "In the seller view every payment-level figure is computed from the seller's own order: totalAmount is its share, status follows its order alone, updatedAt is its order's; nothing reveals other sellers' amounts or outcomes.",
         properties: {
           paymentId: { type: 'string', format: 'uuid' },
+          view: { type: 'string', enum: READ_VIEWS, description: 'full: every order (a reader with payments:read or payments:write); seller: only the calling seller\'s order.' },
           status: { $ref: '#/components/schemas/PaymentStatus' },
           buyerId: { type: 'string' },
           orderId: { type: 'string' },

@@ -221,6 +221,86 @@ describe('POST /api/v1/payments and GET /api/v1/payments/{id}', () => {
     expect(await keyRows(key)).toBe(0);
   });
 
+  test('reads are owned: a seller sees only its own order, another seller gets the 404 of an unknown id, a token without scope or seller gets 403', async () => {
+    const request = body({ paymentOrders: [{ sellerId: uniqueId('owner-a'), amount: { quantity: 1000, currency: 'EUR' } }, { sellerId: uniqueId('owner-b'), amount: { quantity: 2000, currency: 'EUR' } }] });
+    const created = await post(request);
+    expect(created.status).toBe(202);
+    const paymentId = created.json.paymentId as string;
+    const [a, b] = request.paymentOrders.map((o: Json) => o.sellerId as string);
+    await waitFor('payment CAPTURED', async () => ((await get(paymentId)).json.status === 'CAPTURED' ? true : undefined));
+
+    const full = await get(paymentId);
+    expect(full.json).toMatchObject({ view: 'full', status: 'CAPTURED', totalAmount: { quantity: 3000, currency: 'EUR' } });
+    expect(full.json.paymentOrders.map((o: Json) => o.sellerId)).toEqual([a, b]);
+
+    // Seller b (no scope at all) sees its own order; every payment-level figure is its share.
+    const sellerB = await get(paymentId, await token({ sub: `seller:${b}`, scope: '', sellerId: b }));
+    expect(sellerB.status).toBe(200);
+    expect(sellerB.json).toMatchObject({ paymentId, view: 'seller', status: 'CAPTURED', buyerId: request.buyerId, orderId: request.orderId, totalAmount: { quantity: 2000, currency: 'EUR' } });
+    expect(sellerB.json.paymentOrders).toEqual([expect.objectContaining({ sellerId: b, amount: { quantity: 2000, currency: 'EUR' }, status: 'CAPTURED' })]);
+    expect(JSON.stringify(sellerB.json)).not.toContain(a);
+    // A seller claim wins over scopes: a seller token with payments:read still sees only its own.
+    const sellerAScoped = await get(paymentId, await token({ scope: 'payments:read', sellerId: a }));
+    expect(sellerAScoped.json.paymentOrders.map((o: Json) => o.sellerId)).toEqual([a]);
+
+    // Another seller: exactly the answer an unknown id gets (apart from instance and traceId).
+    const outsider = await token({ sub: 'seller:outsider', scope: '', sellerId: uniqueId('outsider') });
+    const foreign = await get(paymentId, outsider);
+    const unknown = await get('00000000-0000-4000-8000-000000000000', outsider);
+    expectProblem(foreign, 404);
+    const comparable = (r: { status: number; json: Json }) => ({ status: r.status, type: r.json.type, title: r.json.title, detail: r.json.detail, keys: Object.keys(r.json).sort() });
+    expect(comparable(foreign)).toEqual(comparable(unknown));
+
+    // Neither a seller nor a reader: 403, for an existing id and an unknown one alike.
+    const noScope = await token({ scope: 'balances:read' });
+    expectProblem(await get(paymentId, noScope), 403);
+    expectProblem(await get('00000000-0000-4000-8000-000000000000', noScope), 403);
+  }, 30_000);
+
+  test('an Idempotency-Key past its retention is a new request (new payment, no replay, no 422), even before the purge ran', async () => {
+    const key = uniqueId('expired');
+    const request = body();
+    const first = await post(request, { key });
+    expect(first.status).toBe(202);
+    // The key's first request was eight days ago (retention: 7 days).
+    await pg.query(`update idempotency_keys set created_at = now() - interval '8 days' where key = $1`, [key]);
+    const again = await post(request, { key });
+    expect(again.status).toBe(202);
+    expect(again.headers.get('idempotent-replayed')).toBeNull();
+    expect(again.json.paymentId).not.toBe(first.json.paymentId);
+    expect(await countRows(request.orderId)).toBe(2);
+    // The renewed key replays the second payment now, and a different body is a 422 again.
+    const replay = await post(request, { key });
+    expect([replay.status, replay.headers.get('idempotent-replayed'), replay.json.paymentId]).toEqual([202, 'true', again.json.paymentId]);
+    expectProblem(await post(body(), { key }), 422);
+    // After expiry even a different body is simply a new request.
+    await pg.query(`update idempotency_keys set created_at = now() - interval '8 days' where key = $1`, [key]);
+    const other = body();
+    const fresh = await post(other, { key });
+    expect(fresh.status).toBe(202);
+    expect(await countRows(other.orderId)).toBe(1);
+    // A key seven days minus a minute old is still a replay.
+    await pg.query(`update idempotency_keys set created_at = now() - interval '7 days' + interval '1 minute' where key = $1`, [key]);
+    expect((await post(other, { key })).headers.get('idempotent-replayed')).toBe('true');
+  }, 30_000);
+
+  test('security headers and RateLimit headers on responses; no CORS headers when API_CORS_ORIGINS is unset', async () => {
+    const res = await fetch(`${api()}/api/v1/payments/00000000-0000-4000-8000-000000000000`, { headers: { authorization: `Bearer ${writer}`, origin: 'https://evil.example' } });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('strict-transport-security')).toMatch(/max-age=/);
+    expect(res.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(Number(res.headers.get('ratelimit-limit'))).toBeGreaterThan(0);
+    expect(Number(res.headers.get('ratelimit-remaining'))).toBeGreaterThanOrEqual(0);
+    expect(Number(res.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
+    const preflight = await fetch(`${api()}/api/v1/payments`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    const openapi = await fetch(`${api()}/openapi.json`);
+    expect([openapi.status, openapi.headers.get('x-content-type-options')]).toEqual([200, 'nosniff']);
+  });
+
   test('GET: 404 for an unknown or malformed id, 401 without a token', async () => {
     expectProblem(await get('00000000-0000-4000-8000-000000000000'), 404);
     expectProblem(await get('not-a-uuid'), 404);

@@ -1,10 +1,15 @@
 /** HTTP layer of payments: parse and validate, call the service, map outcomes to HTTP. */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Authenticator, Principal } from './auth';
+import { readAccess } from './ownership';
 import { IDEMPOTENCY_KEY_PATTERN, validateCreatePayment } from './payment.validation';
 import { checkoutDuration } from '../observability/metrics';
 import { PROBLEM_CONTENT_TYPE, Problem } from './problem';
 import type { createPaymentsService } from './payments.service';
+import type { RateLimits } from './rate-limit';
+
+/** Scopes that read any payment in full; a seller token reads its own orders without them. */
+export const PAYMENT_READ_SCOPES = ['payments:read', 'payments:write'] as const;
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -19,6 +24,7 @@ export function requireJson(req: Request, _res: Response, next: NextFunction): v
 export function paymentsRouter(deps: {
   auth: Authenticator;
   service: ReturnType<typeof createPaymentsService>;
+  limits: RateLimits;
   bodyLimitBytes: number;
   afterResponse?: () => void;
 }): express.Router {
@@ -49,7 +55,8 @@ export function paymentsRouter(deps: {
     next();
   };
 
-  router.post('/api/v1/payments', timeCheckout, deps.auth.authenticate, deps.auth.requireScope('payments:write'), requireJson, json, async (req, res) => {
+  const { auth, limits } = deps;
+  router.post('/api/v1/payments', timeCheckout, limits.byIp('write'), auth.authenticate, limits.byClient('write'), auth.requireScope('payments:write'), requireJson, json, async (req, res) => {
     const key = req.header('idempotency-key');
     if (key === undefined || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
       throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'The Idempotency-Key header is required: 1-128 characters of [A-Za-z0-9._:-].', {
@@ -76,9 +83,11 @@ export function paymentsRouter(deps: {
     else res.json(outcome.body);
   });
 
-  router.get('/api/v1/payments/:paymentId', deps.auth.authenticate, deps.auth.requireScope('payments:read', 'payments:write'), async (req, res) => {
+  // A seller reading a payment without an order of its own gets the same 404 as for an unknown id.
+  router.get('/api/v1/payments/:paymentId', limits.byIp('read'), auth.authenticate, limits.byClient('read'), async (req, res) => {
+    const access = readAccess(res.locals.principal as Principal, PAYMENT_READ_SCOPES);
     const paymentId = req.params.paymentId as string;
-    const payment = UUID_PATTERN.test(paymentId) ? await deps.service.getPayment(paymentId.toLowerCase()) : undefined;
+    const payment = UUID_PATTERN.test(paymentId) ? await deps.service.getPayment(paymentId.toLowerCase(), access) : undefined;
     if (!payment) throw new Problem(404, 'not-found', 'Payment not found', 'No payment has this id.');
     res.json(payment);
   });

@@ -12,18 +12,24 @@
  *   is not held twice.
  * Concurrent requests with one key race on the primary key of `idempotency_keys`; exactly one
  * wins, so exactly one payment exists.
+ *
+ * Keys are kept for IDEMPOTENCY_KEY_RETENTION_S (default 7 days) after their first request; a key
+ * reused after that is a new request (a new payment). A Temporal Schedule deletes expired keys
+ * (temporal/schedules.ts); until it has, `claim` treats them as absent.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { isUniqueViolation } from '../db/errors';
+import { idempotencyKeyExpired } from '../db/idempotency-keys';
 import { idempotencyKeys, paymentOrders, payments } from '../db/schema';
 import { moneyToJson, type MoneyJson } from '../domain/money';
-import type { PaymentOrderStatus, PaymentStatus } from '../domain/payment-status';
+import { derivePaymentStatus, type PaymentOrderStatus, type PaymentStatus } from '../domain/payment-status';
 import type { Logger } from '../observability/logger';
 import { PspUnavailableError, type PaymentServiceProvider } from '../psp/psp.port';
 import type { OrderToStart } from '../temporal/payment-order-starter';
 import type { Principal } from './auth';
+import { ownedRows, type ReadAccess } from './ownership';
 import { DEFAULT_PAYMENT_TOKEN, type CreatePaymentRequest } from './payment.validation';
 import { Problem, problemType } from './problem';
 
@@ -46,6 +52,8 @@ export type PaymentsServiceDeps = {
   leaseMs: number;
   /** The platform's commission rate, fixed on each order at checkout. */
   commissionBps: number;
+  /** IDEMPOTENCY_KEY_RETENTION_S: an older key is treated as absent. */
+  retentionS: number;
   log: Logger;
   /** Fault injection for the durability test: kill the process right after the commit. */
   afterCommit?: () => void;
@@ -83,10 +91,18 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
   /** Claims the key or explains why not; returns the paymentId this request must use. */
   async function claim(principal: string, key: string, hash: string): Promise<{ paymentId: string } | { outcome: HttpOutcome }> {
     const fresh = randomUUID();
+    const lockedUntil = sql`now() + make_interval(secs => ${deps.leaseMs / 1000})`;
+    // A key past its retention is absent, whether or not the purge has deleted it yet: the row is
+    // taken over as if new (new paymentId, new body). The conflict's WHERE makes that atomic - of
+    // two requests racing for one expired key, the second sees the row already renewed.
     const inserted = await db
       .insert(idempotencyKeys)
-      .values({ principal, key, requestHash: hash, status: 'IN_FLIGHT', paymentId: fresh, lockedUntil: sql`now() + make_interval(secs => ${deps.leaseMs / 1000})` })
-      .onConflictDoNothing()
+      .values({ principal, key, requestHash: hash, status: 'IN_FLIGHT', paymentId: fresh, lockedUntil })
+      .onConflictDoUpdate({
+        target: [idempotencyKeys.principal, idempotencyKeys.key],
+        set: { requestHash: hash, status: 'IN_FLIGHT', paymentId: fresh, responseStatus: null, responseBody: null, lockedUntil, createdAt: sql`now()`, completedAt: null },
+        setWhere: idempotencyKeyExpired(deps.retentionS),
+      })
       .returning({ paymentId: idempotencyKeys.paymentId });
     if (inserted.length === 1) return { paymentId: fresh };
 
@@ -235,14 +251,27 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
     return outcome;
   }
 
-  async function getPayment(paymentId: string) {
+  /**
+   * The payment as `access` may see it (api/ownership.ts); `undefined` when it does not exist for
+   * this reader. A seller's view holds only its own order, and every payment-level figure is
+   * computed from what it sees - `totalAmount` is its share, `status` follows its order alone,
+   * `updatedAt` is its order's - so nothing reveals other sellers' amounts or outcomes.
+   */
+  async function getPayment(paymentId: string, access: ReadAccess) {
     const [payment] = await db.select().from(payments).where(eq(payments.id, paymentId));
     if (!payment) return undefined;
-    const orders = await db.select().from(paymentOrders).where(eq(paymentOrders.paymentId, paymentId)).orderBy(asc(paymentOrders.position));
-    const totalAmount: MoneyJson = moneyToJson({ amountMinor: payment.totalAmountMinor, currency: payment.currency });
+    const allOrders = await db.select().from(paymentOrders).where(eq(paymentOrders.paymentId, paymentId)).orderBy(asc(paymentOrders.position));
+    const orders = ownedRows(access, allOrders);
+    if (!orders) return undefined;
+    const seller = access.view === 'seller';
+    const totalMinor = seller ? orders.reduce((sum, o) => sum + o.amountMinor, 0n) : payment.totalAmountMinor;
+    const totalAmount: MoneyJson = moneyToJson({ amountMinor: totalMinor, currency: payment.currency });
+    const status = seller ? derivePaymentStatus(orders.map((o) => o.status as PaymentOrderStatus)) : payment.status;
+    const updatedAt = seller ? new Date(Math.max(payment.createdAt.getTime(), ...orders.map((o) => o.updatedAt.getTime()))) : payment.updatedAt;
     return {
       paymentId: payment.id,
-      status: payment.status,
+      view: access.view,
+      status,
       buyerId: payment.buyerId,
       orderId: payment.orderId,
       totalAmount,
@@ -259,7 +288,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
         updatedAt: o.updatedAt.toISOString(),
       })),
       createdAt: payment.createdAt.toISOString(),
-      updatedAt: payment.updatedAt.toISOString(),
+      updatedAt: updatedAt.toISOString(),
     };
   }
 

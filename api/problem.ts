@@ -5,6 +5,7 @@
  */
 import type { ErrorRequestHandler, Request, Response } from 'express';
 import type { Logger } from '../observability/logger';
+import { staticSecurityHeaders } from './security-headers';
 
 export type FieldError = { pointer: string; detail: string };
 
@@ -103,6 +104,8 @@ export function errorMiddleware(log: Logger): ErrorRequestHandler {
   };
 }
 
+const SECURITY_HEADERS = staticSecurityHeaders();
+
 /**
  * Requests Node's HTTP parser rejects before Express sees them (control characters in headers,
  * oversized headers, malformed request lines) still get a problem+json answer.
@@ -118,5 +121,6 @@ export function clientErrorResponse(err: Error & { code?: string }): string {
     instance: '',
     traceId: '',
   });
-  return `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const security = SECURITY_HEADERS.map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${security}Connection: close\r\n\r\n${body}`;
 }

@@ -1,11 +1,34 @@
 /**
- * What every benchmark does against the running stack, written once: the checkout request body,
- * a seller's balance through the API, and whether a set of payments has settled (every payment
- * final, every order's two journal entries committed).
+ * What every benchmark does against the running stack, written once: its bearer token, the
+ * checkout request body, a seller's balance through the API, and whether a set of payments has
+ * settled (every payment final, every order's two journal entries committed).
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import type { Config } from '../config/config';
 import { uuidArray, type Database } from '../db/client';
+import { signDevToken } from '../scripts/dev-token';
+
+/**
+ * `Bearer <JWT>` for a benchmark's client, valid for the whole run: the API refuses tokens that
+ * live longer than AUTH_TOKEN_MAX_LIFETIME_S, so a fresh one is signed every half lifetime (the
+ * timer does not keep the process alive). Read `.authorization` at each request.
+ */
+export async function benchBearer(config: Config, subject: string, scope: string): Promise<{ readonly authorization: string }> {
+  const sign = async () => `Bearer ${await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject, scope, ttlSeconds: config.AUTH_TOKEN_MAX_LIFETIME_S })}`;
+  let current = await sign();
+  setInterval(() => {
+    sign().then(
+      (next) => (current = next),
+      (err: unknown) => process.stderr.write(`bench: could not sign a fresh token: ${String(err)}\n`),
+    );
+  }, (config.AUTH_TOKEN_MAX_LIFETIME_S * 1_000) / 2).unref();
+  return {
+    get authorization() {
+      return current;
+    },
+  };
+}
 
 export type BenchOrder = { sellerId: string; quantity: number };
 

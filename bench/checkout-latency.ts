@@ -14,8 +14,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'pg';
 import { loadConfigOrExit } from '../config/config';
-import { signDevToken } from '../scripts/dev-token';
-import { checkoutBody } from './api-client';
+import { benchBearer, checkoutBody } from './api-client';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { ms, summarize } from './stats';
 
@@ -31,7 +30,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const config = loadConfigOrExit();
-  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'bench', scope: 'payments:write payments:read', ttlSeconds: 3_600 });
+  const bearer = await benchBearer(config, 'bench', 'payments:write payments:read');
   const url = `${config.API_BASE_URL}/api/v1/payments`;
   const setScenario = (scenario: string) => setPspScenario(config.PSP_BASE_URL, scenario);
   const previous = await currentPspScenario(config.PSP_BASE_URL);
@@ -46,7 +45,7 @@ async function main(): Promise<void> {
     try {
       const res = await fetch(url, {
         method: 'POST',
-        headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        headers: { authorization: bearer.authorization, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
         body: checkoutBody(orders),
       });
       const body = (await res.json()) as { paymentId?: string };

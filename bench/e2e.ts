@@ -28,10 +28,9 @@ import { loadConfigOrExit, type Config } from '../config/config';
 import { createDb, uuidArray } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { commissionMinor } from '../ledger/journal';
-import { signDevToken } from '../scripts/dev-token';
 import { connectTemporalClient } from '../temporal/client';
 import type { ceilingKey, ceilingOrder } from './ceiling/workflows';
-import { checkoutBody, sellerBalance, settlement, type BenchOrder } from './api-client';
+import { benchBearer, checkoutBody, sellerBalance, settlement, type BenchOrder } from './api-client';
 import { ProcSampler } from './proc-sampler';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { writeReport, type E2eResult, type StepResult } from './e2e-report';
@@ -235,8 +234,13 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const config = loadConfigOrExit();
   const runId = Date.now().toString(36);
-  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'bench-e2e', scope: 'payments:write payments:read balances:read', ttlSeconds: 7_200 });
-  const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
+  const bearer = await benchBearer(config, 'bench-e2e', 'payments:write payments:read balances:read');
+  const headers = {
+    get authorization() {
+      return bearer.authorization;
+    },
+    'content-type': 'application/json',
+  };
   const samplerPids = { extra: { bench: process.pid } as Record<string, number> };
   const sampler = new ProcSampler(stackPids(samplerPids.extra));
   sampler.start();

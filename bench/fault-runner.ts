@@ -25,10 +25,9 @@ import { Redis } from 'ioredis';
 import { loadConfigOrExit } from '../config/config';
 import { createDb } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
-import { signDevToken } from '../scripts/dev-token';
 import { connectTemporalClient } from '../temporal/client';
 import { sellerLedgerWorkflowId } from '../workflows/contracts';
-import { checkoutBody, compareWithPsp, sellerBalance, settlement } from './api-client';
+import { benchBearer, checkoutBody, compareWithPsp, sellerBalance, settlement } from './api-client';
 import { setPspScenario } from './psp-scenario';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -177,7 +176,7 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const config = loadConfigOrExit();
-  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'fault-runner', scope: 'payments:write payments:read balances:read', ttlSeconds: 7_200 });
+  const bearer = await benchBearer(config, 'fault-runner', 'payments:write payments:read balances:read');
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'fault-runner' });
   await setPspScenario(config.PSP_BASE_URL, 'BEST_PSP_EVER');
   const dlqCount = async () => {
@@ -211,7 +210,7 @@ async function main(): Promise<void> {
             // A client that retries with the same key, as the contract asks, for a bounded time.
             for (let attempt = 0; attempt < 20; attempt++) {
               try {
-                const res = await fetch(`${config.API_BASE_URL}/api/v1/payments`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': key }, body: payload, signal: AbortSignal.timeout(10_000) });
+                const res = await fetch(`${config.API_BASE_URL}/api/v1/payments`, { method: 'POST', headers: { authorization: bearer.authorization, 'content-type': 'application/json', 'idempotency-key': key }, body: payload, signal: AbortSignal.timeout(10_000) });
                 const body = (await res.json()) as { paymentId?: string };
                 if (res.status === 202 && body.paymentId) {
                   accepted.push(body.paymentId);
@@ -263,7 +262,7 @@ async function main(): Promise<void> {
     for (const sellerId of sellers) {
       const expected = BigInt((await db.execute<{ s: string }>(sql`select coalesce(sum(case direction when 'CREDIT' then amount_minor else -amount_minor end), 0)::text as s from postings where account_code = ${`MERCHANT_PAYABLE.${sellerId}`}`)).rows[0]!.s);
       for (;;) {
-        if ((await sellerBalance(config.API_BASE_URL, `Bearer ${jwt}`, sellerId)) === expected) break;
+        if ((await sellerBalance(config.API_BASE_URL, bearer.authorization, sellerId)) === expected) break;
         if (Date.now() > balancesDeadline) {
           balanceMismatches += 1;
           break;

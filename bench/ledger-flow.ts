@@ -21,10 +21,9 @@ import { loadConfigOrExit } from '../config/config';
 import { createDb, uuidArray } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { commissionMinor } from '../ledger/journal';
-import { signDevToken } from '../scripts/dev-token';
 import { connectTemporalClient } from '../temporal/client';
 import { sellerLedgerWorkflowId } from '../workflows/contracts';
-import { checkoutBody, sellerBalance, settlement } from './api-client';
+import { benchBearer, checkoutBody, sellerBalance, settlement } from './api-client';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { ms, summarize } from './stats';
 
@@ -49,8 +48,13 @@ async function main(): Promise<void> {
   }
   const config = loadConfigOrExit();
   const runId = Date.now().toString(36);
-  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'bench', scope: 'payments:write payments:read balances:read', ttlSeconds: 3_600 });
-  const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
+  const bearer = await benchBearer(config, 'bench', 'payments:write payments:read balances:read');
+  const headers = {
+    get authorization() {
+      return bearer.authorization;
+    },
+    'content-type': 'application/json',
+  };
   const setScenario = (scenario: string) => setPspScenario(config.PSP_BASE_URL, scenario);
   const previous = await currentPspScenario(config.PSP_BASE_URL);
   await setScenario('BEST_PSP_EVER');

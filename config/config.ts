@@ -59,7 +59,34 @@ export const configSchema = z.object({
   API_PORT: int(0, 65535).default(3000),
   API_BASE_URL: z.string().url().default('http://127.0.0.1:3000'),
   API_BODY_LIMIT_BYTES: int(1024, 10 * 1024 * 1024).default(64 * 1024),
+  /** Proxy hops in front of the API whose X-Forwarded-For is trusted for the client IP (0: the socket's address). */
+  API_TRUST_PROXY: int(0, 10).default(0),
+  /** Browser origins allowed by CORS (comma-separated, e.g. https://shop.example); empty: no CORS headers at all. */
+  API_CORS_ORIGINS: csv.pipe(z.array(z.string().regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?$/, 'each origin must be scheme://host[:port]'))).default([]),
   IDEMPOTENCY_LEASE_MS: int(1_000, 3_600_000).default(30_000),
+  /** An Idempotency-Key is kept this long after its first request; reused later it is a new request. */
+  IDEMPOTENCY_KEY_RETENTION_S: int(60, 366 * 86_400).default(7 * 86_400),
+  /** How often the Temporal Schedule purges expired keys, and how many rows one batch (one activity) deletes. */
+  IDEMPOTENCY_PURGE_INTERVAL_S: int(60, 7 * 86_400).default(3_600),
+  IDEMPOTENCY_PURGE_BATCH_SIZE: int(1, 10_000).default(1_000),
+  /** Batches one purge run deletes at most; the next run continues (bounds the workflow's history). */
+  IDEMPOTENCY_PURGE_BATCHES_MAX: int(1, 1_000).default(200),
+
+  /**
+   * Rate limits (rate-limiter-flexible, counted in Redis so every API replica shares them): a
+   * fixed window of RATE_LIMIT_WINDOW_S seconds, separate budgets for writes and reads, each per
+   * client (the token's azp, else sub) and per client IP.
+   */
+  RATE_LIMIT_WINDOW_S: int(1, 3_600).default(10),
+  RATE_LIMIT_WRITES_PER_CLIENT: int(1, 10_000_000).default(1_000),
+  RATE_LIMIT_WRITES_PER_IP: int(1, 10_000_000).default(2_000),
+  RATE_LIMIT_READS_PER_CLIENT: int(1, 10_000_000).default(3_000),
+  RATE_LIMIT_READS_PER_IP: int(1, 10_000_000).default(6_000),
+  /** Redis unreachable: reads always pass; writes pass under an in-process limiter (open) or get 503 (closed). */
+  RATE_LIMIT_WRITES_ON_REDIS_DOWN: z.enum(['open', 'closed']).default('open'),
+  RATE_LIMIT_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('payorch:rl:'),
+  /** A rate-limit lookup slower than this counts as Redis being down. */
+  RATE_LIMIT_REDIS_TIMEOUT_MS: int(10, 10_000).default(250),
   OUTBOX_RELAY_INTERVAL_MS: int(50, 60_000).default(1_000),
   OUTBOX_RELAY_MIN_AGE_MS: int(0, 600_000).default(10_000),
   OUTBOX_RELAY_BATCH_MAX: int(1, 10_000).default(200),
@@ -69,6 +96,13 @@ export const configSchema = z.object({
   AUTH_JWKS_URL: z.string().url().optional(),
   AUTH_ISSUER: z.string().min(1).default('payorch-dev'),
   AUTH_AUDIENCE: z.string().min(1).default('payorch-api'),
+  /** Longest token lifetime accepted: exp - iat (exp - now when there is no iat). */
+  AUTH_TOKEN_MAX_LIFETIME_S: int(60, 30 * 86_400).default(3_600),
+  /** Clock skew allowed on exp, nbf and iat. */
+  AUTH_CLOCK_TOLERANCE_S: int(0, 300).default(5),
+  /** How long a fetched JWKS is trusted (a removed key is rejected after this); unknown kids refetch at most once per cooldown. */
+  AUTH_JWKS_CACHE_MAX_AGE_S: int(1, 86_400).default(600),
+  AUTH_JWKS_COOLDOWN_S: int(0, 3_600).default(30),
 
   CAPTURE_BACKOFF_BASE_MS: int(1, 3_600_000).default(1_000),
   CAPTURE_BACKOFF_CAP_MS: int(1, 86_400_000).default(15 * 60_000),
@@ -134,6 +168,13 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (config.NODE_ENV === 'production' && config.AUTH_MODE === 'dev') {
     throw new ConfigError('invalid configuration:\n  AUTH_MODE: must be jwks when NODE_ENV=production');
+  }
+  if (config.NODE_ENV === 'production' && config.FAULT_INJECT !== 'none') {
+    // The crash hooks exist for the durability test only; a production process must never carry them.
+    throw new ConfigError('invalid configuration:\n  FAULT_INJECT: must be none when NODE_ENV=production');
+  }
+  if (config.IDEMPOTENCY_KEY_RETENTION_S * 1_000 <= config.IDEMPOTENCY_LEASE_MS) {
+    throw new ConfigError('invalid configuration:\n  IDEMPOTENCY_KEY_RETENTION_S: must be longer than IDEMPOTENCY_LEASE_MS');
   }
   if (config.CAPTURE_BACKOFF_CAP_MS < config.CAPTURE_BACKOFF_BASE_MS) {
     throw new ConfigError('invalid configuration:\n  CAPTURE_BACKOFF_CAP_MS: must be >= CAPTURE_BACKOFF_BASE_MS');

@@ -113,6 +113,8 @@ export const idempotencyKeys = pgTable(
   },
   (t) => [
     primaryKey({ name: 'idempotency_keys_pk', columns: [t.principal, t.key] }),
+    /** The retention purge finds expired keys oldest first (db/idempotency-keys.ts). */
+    index('idempotency_keys_created_at_idx').on(t.createdAt),
     check('idempotency_keys_status_known', sql`${t.status} in ('IN_FLIGHT','COMPLETED')`),
     check(
       'idempotency_keys_completed_has_response',

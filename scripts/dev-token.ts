@@ -1,5 +1,6 @@
 /**
- * Prints a development JWT (HS256, signed with AUTH_DEV_SECRET from the stack's env file).
+ * Prints a development JWT (HS256, signed with AUTH_DEV_SECRET from the stack's env file). It
+ * always carries `iat` and `exp`; the TTL may not exceed AUTH_TOKEN_MAX_LIFETIME_S (default 3600).
  *
  *   npm run -s token -- [--scope "payments:write payments:read"] [--sub demo-client] [--seller-id S] [--ttl 3600]
  */
@@ -32,9 +33,11 @@ async function main(): Promise<void> {
     process.stderr.write('dev-token: AUTH_MODE must be dev and AUTH_DEV_SECRET set (run scripts/stack up first)\n');
     process.exit(2);
   }
+  // The API refuses tokens that live longer than AUTH_TOKEN_MAX_LIFETIME_S, so none is printed.
   const ttlSeconds = Number(values.ttl);
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 30 * 24 * 3600) {
-    process.stderr.write('dev-token: --ttl must be a whole number of seconds between 1 and 2592000\n');
+  const maxS = config.AUTH_TOKEN_MAX_LIFETIME_S;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > maxS) {
+    process.stderr.write(`dev-token: --ttl must be a whole number of seconds between 1 and ${maxS} (AUTH_TOKEN_MAX_LIFETIME_S)\n`);
     process.exit(2);
   }
   const token = await signDevToken({

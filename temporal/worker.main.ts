@@ -12,6 +12,7 @@ import { createLogger } from '../observability/logger';
 import { probeRouter } from '../observability/readiness';
 import { registerLedgerGauges } from '../observability/ledger-gauges';
 import { startTracing } from '../observability/tracing';
+import { ensureSchedules } from './schedules';
 import { createWorkerRuntime } from './worker';
 
 async function main(): Promise<void> {
@@ -47,6 +48,12 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => setTimeout(() => process.exit(0), config.WORKER_SHUTDOWN_GRACE_MS + 10_000).unref());
   }
+  // The deployment's Schedules (Idempotency-Key purge, ledger verification). A failure here is logged, not fatal:
+  // captures and ledgers must not stop because a housekeeping Schedule could not be written.
+  await ensureSchedules(runtime.client, config).then(
+    (ids) => log.info({ schedules: ids }, 'schedules ensured'),
+    (err: unknown) => log.error({ err }, 'could not create or update the schedules; the next worker start retries'),
+  );
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, port: config.WORKER_METRICS_PORT }, 'worker running');
   await runtime.run(); // returns after SIGTERM/SIGINT once in-flight tasks drained
   server.close();

@@ -14,6 +14,7 @@ import type { Tracing } from '../observability/tracing';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { temporalLoggerFor } from '../observability/temporal-logger';
 import { createHttpPsp } from '../psp/http-psp.adapter';
+import { createIdempotencyActivities } from '../activities/idempotency.activities';
 import { createLedgerActivities } from '../activities/ledger.activities';
 import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
 import { createPaymentOrderActivities } from '../activities/payment-order.activities';
@@ -22,7 +23,6 @@ import { createLedgerVerificationActivities } from '../activities/ledger-verific
 import { connectTemporalClient } from './client';
 import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
-import { ensureSchedules, scheduleDefinitions } from './schedules';
 import { createPaymentOrderStarter } from './payment-order-starter';
 
 export type WorkerRuntime = {
@@ -112,6 +112,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC, publishTimeoutMs: config.LEDGER_PUBLISH_TIMEOUT_MS }),
     ...createLedgerVerificationActivities({ db: dbHandle.db, graceMs: config.LEDGER_VERIFY_GRACE_MS }),
+    ...createIdempotencyActivities({ db: dbHandle.db }),
   };
 
   const worker = await Worker.create({
@@ -146,11 +147,6 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     producer,
     async run() {
       const noRelays = overrides.relay === false;
-      if (!noRelays) {
-        // Schedules are part of what a worker keeps running; a failure here must not stop the
-        // worker (another worker, or the next start, puts them in place).
-        await ensureSchedules(client, scheduleDefinitions(config), log).catch((err: unknown) => log.warn({ err }, 'could not create or update the schedules; the next worker start retries'));
-      }
       const stopRelay = noRelays ? () => Promise.resolve() : starter.runRelay({ intervalMs: config.OUTBOX_RELAY_INTERVAL_MS, minAgeMs: config.OUTBOX_RELAY_MIN_AGE_MS, batchMax: config.OUTBOX_RELAY_BATCH_MAX });
       const stopSweeper = noRelays
         ? () => Promise.resolve()

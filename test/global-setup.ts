@@ -63,6 +63,9 @@ export default async function globalSetup(): Promise<void> {
     AGGREGATOR_GROUP_ID: `balance-aggregator-${runId}`,
     BALANCE_REDIS_PREFIX: `payorch-${runId}:bal:`,
     PLATFORM_COMMISSION_BPS: '250',
+    RATE_LIMIT_REDIS_PREFIX: `payorch-${runId}:rl:`,
+    IDEMPOTENCY_PURGE_BATCH_SIZE: '50',
+    IDEMPOTENCY_PURGE_BATCHES_MAX: '10',
   };
   delete env.PSP_STATE_FILE;
 

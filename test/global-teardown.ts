@@ -1,8 +1,11 @@
-/** Stops the run's processes and removes its database and topics. */
+/** Stops the run's processes and removes its database, topics and Temporal Schedules. */
 import { Kafka, logLevel } from 'kafkajs';
 import { dlqTopicOf } from '../kafka/topics';
 import { dropDatabase } from './databases';
 import { stopService } from './processes';
+import { parseConfig } from '../config/config';
+import { connectTemporalClient } from '../temporal/client';
+import { deleteSchedules } from '../temporal/schedules';
 import { stackEnv } from './support';
 
 export default async function globalTeardown(): Promise<void> {
@@ -16,4 +19,9 @@ export default async function globalTeardown(): Promise<void> {
   await kafkaAdmin.connect();
   await kafkaAdmin.deleteTopics({ topics: [testEnv.env.LEDGER_TOPIC!, dlqTopicOf(testEnv.env.LEDGER_TOPIC!)] }).catch(() => undefined);
   await kafkaAdmin.disconnect();
+  // The run's worker created Schedules for the run's task queue; left behind they would keep
+  // starting workflows that no worker serves.
+  const config = parseConfig(testEnv.env);
+  const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  await deleteSchedules(client, config).finally(() => client.connection.close());
 }

@@ -1,14 +1,16 @@
 /**
  * The hostile-input catalogue: malformed, oversized, ambiguous and forged requests against every
- * endpoint of the run's API process. Each must get the right 4xx as problem+json; afterwards the
- * process is still up and nothing was persisted for any of them.
+ * endpoint of the run's API process. Each must get the right 4xx as problem+json with the security
+ * headers; afterwards the process is still up and nothing was persisted for any of them. (A burst
+ * above the rate limit needs API processes with small budgets: test/rate-limit.int.test.ts.)
  */
 import net from 'node:net';
 import { Client } from 'pg';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { testConfig, testEnv, token } from './support';
 
-type Case = { name: string; status: number; send: () => Promise<{ status: number; contentType: string | null }> };
+type Answer = { status: number; contentType: string | null; nosniff?: boolean };
+type Case = { name: string; status: number; send: () => Promise<Answer> };
 
 const ORDER_PREFIX = 'hostile-';
 const SUB = 'hostile-client';
@@ -25,7 +27,7 @@ const body = (overrides: Record<string, unknown> = {}) => ({
 });
 
 /** Sends raw bytes over a socket (optionally one byte at a time) and reads the status line. */
-function rawRequest(bytes: Buffer, options: { byteDelayMs?: number } = {}): Promise<{ status: number; contentType: string | null }> {
+function rawRequest(bytes: Buffer, options: { byteDelayMs?: number } = {}): Promise<Answer> {
   const { port } = new URL(testEnv().apiBaseUrl);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), '127.0.0.1');
@@ -36,11 +38,14 @@ function rawRequest(bytes: Buffer, options: { byteDelayMs?: number } = {}): Prom
     socket.on('close', () => {
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0);
       const contentType = /\r\ncontent-type: ([^\r\n]+)/i.exec(response)?.[1] ?? null;
-      resolve({ status, contentType });
+      resolve({ status, contentType, nosniff: /\r\nx-content-type-options: nosniff\r\n/i.test(response) });
     });
+    // The socket is not half-closed after the request: Node's HTTP server drops a request whose
+    // client has ended its side before the answer is ready (as a real client never does), and the
+    // answer may wait on I/O (the rate limiter asks Redis). `Connection: close` ends the exchange.
     socket.on('connect', async () => {
       if (!options.byteDelayMs) {
-        socket.end(bytes);
+        socket.write(bytes);
         return;
       }
       for (const byte of bytes) {
@@ -48,7 +53,6 @@ function rawRequest(bytes: Buffer, options: { byteDelayMs?: number } = {}): Prom
         socket.write(Buffer.from([byte]));
         await new Promise((r) => setTimeout(r, options.byteDelayMs));
       }
-      socket.end();
     });
   });
 }
@@ -62,12 +66,21 @@ const httpRequest = (method: string, path: string, headers: Record<string, strin
 describe('hostile input catalogue', () => {
   let jwt: string;
   let pg: Client;
+  /** A real payment of two other sellers, made by another client. */
+  let othersPaymentId: string;
   const cases: Case[] = [];
 
   beforeAll(async () => {
     jwt = await token({ sub: SUB, scope: 'payments:write payments:read' });
     pg = new Client({ connectionString: testConfig().DATABASE_URL });
     await pg.connect();
+    const created = await fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await token({ sub: 'hostile-setup', scope: 'payments:write' })}`, 'content-type': 'application/json', 'idempotency-key': `setup-${Date.now()}` },
+      body: JSON.stringify({ ...body(), buyerId: 'setup-buyer', orderId: `setup-${Date.now()}`, paymentOrders: [{ sellerId: 'owner-a', amount: { quantity: 1000, currency: 'EUR' } }, { sellerId: 'owner-b', amount: { quantity: 2000, currency: 'EUR' } }] }),
+    });
+    expect(created.status).toBe(202);
+    othersPaymentId = ((await created.json()) as { paymentId: string }).paymentId;
   });
   afterAll(async () => {
     await pg.end();
@@ -80,12 +93,12 @@ describe('hostile input catalogue', () => {
       body: payload,
     });
     await res.arrayBuffer();
-    return { status: res.status, contentType: res.headers.get('content-type') };
+    return { status: res.status, contentType: res.headers.get('content-type'), nosniff: res.headers.get('x-content-type-options') === 'nosniff' };
   };
   const get = async (path: string, auth: string | null = jwt, headers: Record<string, string> = {}) => {
     const res = await fetch(`${testEnv().apiBaseUrl}${path}`, { headers: { ...(auth === null ? {} : { authorization: `Bearer ${auth}` }), ...headers } });
     await res.arrayBuffer();
-    return { status: res.status, contentType: res.headers.get('content-type') };
+    return { status: res.status, contentType: res.headers.get('content-type'), nosniff: res.headers.get('x-content-type-options') === 'nosniff' };
   };
   const add = (name: string, status: number, send: Case['send']) => cases.push({ name, status, send });
   const json = (v: unknown) => JSON.stringify(v);
@@ -136,7 +149,7 @@ describe('hostile input catalogue', () => {
   add('JSON in latin1', 415, () => post(json(body()), { 'content-type': 'application/json; charset=latin1' }));
   add('unsupported content-encoding', 415, () => post(json(body()), { 'content-encoding': 'compress' }));
   // Tokens.
-  add('no token', 401, () => fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'hostile-nt' }, body: json(body()) }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type') })));
+  add('no token', 401, () => fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': 'hostile-nt' }, body: json(body()) }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') === 'nosniff' })));
   add('Basic instead of Bearer', 401, () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', null, { authorization: 'Basic dXNlcjpwYXNz' }));
   add('JWT with alg none', 401, async () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', new UnsecuredJWT({ scope: 'payments:write payments:read' }).setSubject(SUB).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setExpirationTime('5m').encode()));
   add('JWT with a wrong signature', 401, async () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await token({ sub: SUB, secret: 'not-the-secret-not-the-secret-not-the-secret' })));
@@ -161,24 +174,39 @@ describe('hostile input catalogue', () => {
     const secret = new TextEncoder().encode(testConfig().AUTH_DEV_SECRET);
     return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await new SignJWT({ scope: 'payments:read' }).setProtectedHeader({ alg: 'HS256' }).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setExpirationTime('5m').sign(secret));
   });
+  add('JWT without exp', 401, async () => {
+    const secret = new TextEncoder().encode(testConfig().AUTH_DEV_SECRET);
+    return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await new SignJWT({ scope: 'payments:read' }).setProtectedHeader({ alg: 'HS256' }).setSubject(SUB).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setIssuedAt().sign(secret));
+  });
+  add('JWT living 10 years', 401, async () => {
+    const secret = new TextEncoder().encode(testConfig().AUTH_DEV_SECRET);
+    return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await new SignJWT({ scope: 'payments:read' }).setProtectedHeader({ alg: 'HS256' }).setSubject(SUB).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setIssuedAt().setExpirationTime('3650d').sign(secret));
+  });
+  add('JWT not valid before tomorrow (nbf)', 401, async () => {
+    const secret = new TextEncoder().encode(testConfig().AUTH_DEV_SECRET);
+    return get('/api/v1/payments/00000000-0000-4000-8000-000000000000', await new SignJWT({ scope: 'payments:read' }).setProtectedHeader({ alg: 'HS256' }).setSubject(SUB).setIssuer(testConfig().AUTH_ISSUER).setAudience(testConfig().AUTH_AUDIENCE).setIssuedAt().setNotBefore('1d').setExpirationTime('30m').sign(secret));
+  });
+  add("a seller reading another seller's payment (same 404 as an unknown id)", 404, async () => get(`/api/v1/payments/${othersPaymentId}`, await token({ sub: 'seller:hostile', scope: '', sellerId: 'hostile-seller' })));
+  add("a seller with payments:read reading another seller's payment", 404, async () => get(`/api/v1/payments/${othersPaymentId}`, await token({ sub: 'seller:hostile', scope: 'payments:read payments:write', sellerId: 'hostile-seller' })));
+  add('reading a payment without a read scope or seller claim', 403, async () => get(`/api/v1/payments/${othersPaymentId}`, await token({ sub: SUB, scope: 'balances:read' })));
   add('a 10 KB bearer token', 401, () => get('/api/v1/payments/00000000-0000-4000-8000-000000000000', 'a'.repeat(10_000)));
   add('wrong scope for a checkout', 403, async () => post(json(body()), { authorization: `Bearer ${await token({ sub: SUB, scope: 'balances:read' })}` }));
   add("a seller reading another seller's balance", 403, async () => get('/api/v1/sellers/someone-else/balance', await token({ sub: SUB, scope: '', sellerId: 'hostile-seller' })));
   add('/sellers/me/balance without a seller claim', 403, () => get('/api/v1/sellers/me/balance'));
   add('unknown route', 404, () => get('/api/v1/admin'));
-  add('unsupported method on payments', 404, () => fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, { method: 'DELETE', headers: { authorization: `Bearer ${jwt}` } }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type') })));
+  add('unsupported method on payments', 404, () => fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, { method: 'DELETE', headers: { authorization: `Bearer ${jwt}` } }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') === 'nosniff' })));
 
   test('the catalogue has at least 40 requests', () => {
     expect(cases.length).toBeGreaterThanOrEqual(40);
   });
 
   test('each request gets the right 4xx as problem+json; the process stays up; nothing is persisted', async () => {
-    const results: Array<{ name: string; status: number; problemJson: boolean }> = [];
+    const results: Array<{ name: string; status: number; problemJson: boolean; securityHeaders: boolean }> = [];
     for (const c of cases) {
       const r = await c.send();
-      results.push({ name: c.name, status: r.status, problemJson: (r.contentType ?? '').startsWith('application/problem+json') });
+      results.push({ name: c.name, status: r.status, problemJson: (r.contentType ?? '').startsWith('application/problem+json'), securityHeaders: r.nosniff === true });
     }
-    expect(results).toEqual(cases.map((c) => ({ name: c.name, status: c.status, problemJson: true })));
+    expect(results).toEqual(cases.map((c) => ({ name: c.name, status: c.status, problemJson: true, securityHeaders: true })));
     expect((await fetch(`${testEnv().apiBaseUrl}/healthz`)).status).toBe(200);
     const persisted = await pg.query<{ payments: number; keys: number }>(
       `select (select count(*)::int from payments where order_id like '${ORDER_PREFIX}%' or buyer_id = 'hostile-buyer') as payments, (select count(*)::int from idempotency_keys where principal = $1) as keys`,

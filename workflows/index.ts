@@ -2,3 +2,4 @@
 export { paymentOrderWorkflow } from './payment-order.workflow';
 export { sellerLedgerWorkflow } from './seller-ledger.workflow';
 export { ledgerVerificationWorkflow } from './ledger-verification.workflow';
+export { idempotencyKeysPurgeWorkflow } from './idempotency-keys-purge.workflow';
