@@ -2,7 +2,9 @@
  * The OpenAPI 3.1 document served at /openapi.json. It describes exactly the routes of
  * api/app.ts; a test checks that every documented path answers and every route is documented.
  */
+import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES } from '../domain/payment-status';
 import { READ_VIEWS } from './ownership';
+import { PAYMENT_TOKEN_PATTERN } from './payment.validation';
 
 const problem = { $ref: '#/components/schemas/Problem' };
 const problemResponse = (description: string, headers?: Record<string, unknown>) => ({
@@ -173,12 +175,12 @@ export const openApiDocument = {
             type: 'object',
             additionalProperties: false,
             required: ['token'],
-            properties: { token: { type: 'string', pattern: '^[A-Za-z0-9_]{1,64}$', description: 'PSP token; defaults to tok_visa in the simulator.' } },
+            properties: { token: { type: 'string', pattern: PAYMENT_TOKEN_PATTERN.source, description: "PSP token; defaults to tok_visa in the simulator, whose test tokens combine with '+'." } },
           },
         },
       },
-      PaymentOrderStatus: { type: 'string', enum: ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE', 'CAPTURED', 'CAPTURE_FAILED', 'DECLINED'] },
-      PaymentStatus: { type: 'string', enum: ['AUTHORIZED', 'CAPTURED', 'PARTIALLY_CAPTURED', 'CAPTURE_FAILED', 'DECLINED'] },
+      PaymentOrderStatus: { type: 'string', enum: [...PAYMENT_ORDER_STATUSES] },
+      PaymentStatus: { type: 'string', enum: [...PAYMENT_STATUSES] },
       PaymentAccepted: {
         type: 'object',
         required: ['paymentId', 'status', 'buyerId', 'orderId', 'totalAmount', 'paymentOrders', 'createdAt'],
@@ -217,6 +219,7 @@ export const openApiDocument = {
           orderId: { type: 'string' },
           totalAmount: { $ref: '#/components/schemas/Money' },
           declineReason: { type: 'string' },
+          authorizationExpiresAt: { type: 'string', format: 'date-time', description: "When the PSP's authorization lapses; captures are retried until shortly before." },
           paymentOrders: {
             type: 'array',
             items: {
@@ -229,6 +232,7 @@ export const openApiDocument = {
                 status: { $ref: '#/components/schemas/PaymentOrderStatus' },
                 captureAttempts: { type: 'integer', minimum: 0 },
                 lastPspError: { type: ['string', 'null'] },
+                pspCaptureId: { type: ['string', 'null'], description: "The PSP's id of the capture, once captured." },
                 updatedAt: { type: 'string', format: 'date-time' },
               },
             },

@@ -8,6 +8,9 @@ import { CURRENCY_PATTERN } from '../domain/money';
 import type { FieldError } from './problem';
 
 export const PAYMENT_ORDERS_MAX = 50;
+/** A PSP token; `+` joins the simulator's test behaviours (e.g. tok_auth_expires_60+tok_capture_retry_3). */
+export const PAYMENT_TOKEN_PATTERN = /^[A-Za-z0-9_+]{1,64}$/;
+
 export const DEFAULT_PAYMENT_TOKEN = 'tok_visa';
 
 /** A type error says "is required" when the field is missing, else what was expected. */
@@ -39,7 +42,7 @@ export const createPaymentSchema = z.strictObject(
       .min(1, { error: 'must contain at least 1 payment order' })
       .max(PAYMENT_ORDERS_MAX, { error: `must contain at most ${PAYMENT_ORDERS_MAX} payment orders` }),
     paymentMethod: z
-      .strictObject({ token: z.string({ error: expected('a string') }).regex(/^[A-Za-z0-9_]{1,64}$/, { error: 'must be 1-64 characters of [A-Za-z0-9_]' }) }, { error: expected('an object { token }') })
+      .strictObject({ token: z.string({ error: expected('a string') }).regex(PAYMENT_TOKEN_PATTERN, { error: 'must be 1-64 characters of [A-Za-z0-9_+]' }) }, { error: expected('an object { token }') })
       .optional(),
   },
   { error: 'the body must be a JSON object' },

@@ -73,6 +73,10 @@ describe('POST /api/v1/payments and GET /api/v1/payments/{id}', () => {
       ['CAPTURED', 1],
       ['CAPTURED', 1],
     ]);
+    // The PSP's capture ids are stored and shown, and they are the PSP's own.
+    const log = (await (await fetch(`${testEnv().pspBaseUrl}/v1/captures/log?reference=${final.paymentOrders[0].paymentOrderId}`)).json()) as { captures: Array<{ captureId: string }> };
+    expect(final.paymentOrders[0].pspCaptureId).toBe(log.captures[0]!.captureId);
+    expect(Date.parse(final.authorizationExpiresAt)).toBeGreaterThan(Date.now() + 6 * 24 * 3600 * 1000);
   });
 
   test('402 for a declined card, with paymentId and the reason; orders recorded as DECLINED', async () => {
