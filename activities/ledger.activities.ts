@@ -62,6 +62,9 @@ function entryOf(row: FactRow): JournalEntry {
     amountMinor: row.amountMinor,
     currency: row.currency,
     commissionBps: row.commissionBps,
+    ...(row.refundId !== null && row.capturedMinor !== null && row.refundedBeforeMinor !== null
+      ? { refund: { refundId: row.refundId, capturedMinor: row.capturedMinor, refundedBeforeMinor: row.refundedBeforeMinor } }
+      : {}),
   });
 }
 
@@ -97,7 +100,7 @@ export function createLedgerActivities(deps: LedgerActivityDeps) {
       const batchId = randomUUID();
       const inserted = built.length === 0 ? [] : await tx
         .insert(journalEntries)
-        .values(built.map(({ row, entry }) => ({ id: entry.id, entryType: entry.entryType, paymentOrderId: entry.paymentOrderId, paymentId: entry.paymentId, sellerId: entry.sellerId, batchId, metadata: row.metadata })))
+        .values(built.map(({ row, entry }) => ({ id: entry.id, entryType: entry.entryType, paymentOrderId: entry.paymentOrderId, paymentId: entry.paymentId, sellerId: entry.sellerId, batchId, metadata: row.metadata, refundId: entry.refundId ?? null })))
         .onConflictDoNothing({ target: journalEntries.id })
         .returning({ id: journalEntries.id });
       const insertedIds = new Set(inserted.map((r) => r.id));

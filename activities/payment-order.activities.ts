@@ -9,6 +9,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { insertLedgerFacts } from '../db/ledger-facts';
+import { insertMerchantEvents, type MerchantEventType } from '../db/merchant-events';
+import { moneyToJson } from '../domain/money';
 import { captureAttempts, paymentOrdersFinal } from '../observability/metrics';
 import { paymentOrders, payments } from '../db/schema';
 import {
@@ -28,7 +30,15 @@ export type TransitionInput = {
   pspCaptureId?: string;
 };
 
-export type TransitionResult = { applied: boolean; paymentStatus: string };
+/** `cancelRequested`: the payment's cancellation was requested (Postgres is where it is recorded). */
+export type TransitionResult = { applied: boolean; paymentStatus: string; cancelRequested?: boolean };
+
+/** The merchant event a final status announces. */
+const EVENT_OF: Partial<Record<PaymentOrderStatus, MerchantEventType>> = {
+  CAPTURED: 'payment_order.captured',
+  CAPTURE_FAILED: 'payment_order.capture_failed',
+  VOIDED: 'payment_order.voided',
+};
 
 export const ILLEGAL_TRANSITION = 'IllegalPaymentOrderTransition';
 
@@ -51,7 +61,10 @@ export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (
       if (!payment) {
         throw ApplicationFailure.create({ type: 'PaymentOrderNotFound', message: `no payment order ${input.paymentOrderId}`, nonRetryable: true });
       }
-      const orders = await tx.select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts }).from(paymentOrders).where(eq(paymentOrders.paymentId, payment.id));
+      const orders = await tx
+        .select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts, sellerId: paymentOrders.sellerId, amountMinor: paymentOrders.amountMinor, currency: paymentOrders.currency, refundedMinor: paymentOrders.refundedMinor, cancelRequestedAt: paymentOrders.cancelRequestedAt })
+        .from(paymentOrders)
+        .where(eq(paymentOrders.paymentId, payment.id));
       const current = orders.find((o) => o.id === input.paymentOrderId)!;
       const from = current.status as PaymentOrderStatus;
       // A retried activity re-applies the same transition: that is success, not an error.
@@ -59,7 +72,7 @@ export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (
       if (!alreadyApplied && !canTransition(from, input.to)) {
         throw ApplicationFailure.create({ type: ILLEGAL_TRANSITION, message: `illegal transition ${from} -> ${input.to} for ${input.paymentOrderId}`, nonRetryable: true });
       }
-      const paymentStatus = derivePaymentStatus(orders.map((o) => (o.id === input.paymentOrderId ? input.to : (o.status as PaymentOrderStatus))));
+      const paymentStatus = derivePaymentStatus(orders.map((o) => ({ status: o.id === input.paymentOrderId ? input.to : (o.status as PaymentOrderStatus), amountMinor: o.amountMinor, refundedMinor: o.refundedMinor })));
       const lastPspError = input.lastPspError ? `${input.lastPspError.code}: ${input.lastPspError.message}`.slice(0, 500) : null;
       await tx.execute(sql`
         with order_update as (
@@ -72,7 +85,26 @@ export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (
         update ${payments} set status = ${paymentStatus}, updated_at = now() where id = ${payment.id}`);
       // Idempotent (the fact id is its journal entry id): a retry inserts nothing new.
       await insertLedgerFacts(tx, facts, payment.traceparent);
-      return { applied: !alreadyApplied, paymentStatus };
+      const eventType = EVENT_OF[input.to];
+      if (eventType) {
+        await insertMerchantEvents(tx, [
+          {
+            type: eventType,
+            sellerId: current.sellerId,
+            subjectId: current.id,
+            data: {
+              paymentId: payment.id,
+              paymentOrderId: current.id,
+              sellerId: current.sellerId,
+              amount: moneyToJson({ amountMinor: current.amountMinor, currency: current.currency }),
+              status: input.to,
+              ...(input.pspCaptureId ? { pspCaptureId: input.pspCaptureId } : {}),
+              ...(input.to !== 'CAPTURED' && input.lastPspError ? { lastPspError: input.lastPspError } : {}),
+            },
+          },
+        ]);
+      }
+      return { applied: !alreadyApplied, paymentStatus, cancelRequested: current.cancelRequestedAt !== null };
     });
 
   return {

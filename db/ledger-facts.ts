@@ -19,7 +19,7 @@ export async function insertLedgerFacts(tx: Executor, facts: readonly LedgerFact
     .insert(ledgerFacts)
     .values(
       facts.map((f) => ({
-        id: journalEntryId(f.entryType, f.paymentOrderId),
+        id: journalEntryId(f.entryType, f.refund?.refundId ?? f.paymentOrderId),
         entryType: f.entryType,
         streamId: f.sellerId,
         paymentId: f.paymentId,
@@ -28,6 +28,9 @@ export async function insertLedgerFacts(tx: Executor, facts: readonly LedgerFact
         currency: f.currency,
         commissionBps: f.commissionBps,
         metadata: f.metadata ?? null,
+        refundId: f.refund?.refundId ?? null,
+        capturedMinor: f.refund ? BigInt(f.refund.capturedMinor) : null,
+        refundedBeforeMinor: f.refund ? BigInt(f.refund.refundedBeforeMinor) : null,
         traceparent: f.traceparent ?? traceparent ?? null,
       })),
     )

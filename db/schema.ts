@@ -5,6 +5,11 @@
  * the triggers).
  */
 import { sql } from 'drizzle-orm';
+import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES } from '../domain/payment-status';
+import { ENTRY_TYPES } from '../ledger/journal';
+
+/** `col in ('A','B',...)` from one of the closed lists (the lists are ours, never user input). */
+const oneOf = (list: readonly string[]) => sql.raw(`(${list.map((v) => `'${v.replace(/'/g, "''")}'`).join(',')})`);
 import {
   bigint,
   bigserial,
@@ -47,10 +52,7 @@ export const payments = pgTable(
   (t) => [
     check('payments_amount_positive', sql`${t.totalAmountMinor} > 0`),
     check('payments_currency_iso', sql`${t.currency} ~ '^[A-Z]{3}$'`),
-    check(
-      'payments_status_known',
-      sql`${t.status} in ('AUTHORIZED','CAPTURED','PARTIALLY_CAPTURED','CAPTURE_FAILED','DECLINED')`,
-    ),
+    check('payments_status_known', sql`${t.status} in ${oneOf(PAYMENT_STATUSES)}`),
   ],
 );
 
@@ -73,6 +75,12 @@ export const paymentOrders = pgTable(
     pspCaptureId: text('psp_capture_id'),
     /** The platform's commission rate fixed at checkout (PLATFORM_COMMISSION_BPS then): the CAPTURE entry uses it. */
     commissionBps: integer('commission_bps').notNull().default(0),
+    /** Refunds requested and not failed (in flight or succeeded): what can no longer be refunded. */
+    refundReservedMinor: bigint('refund_reserved_minor', { mode: 'bigint' }).notNull().default(sql`0`),
+    /** Refunds that succeeded, in the order they did (a REFUND entry's commission share depends on it). */
+    refundedMinor: bigint('refunded_minor', { mode: 'bigint' }).notNull().default(sql`0`),
+    /** Set when the payment's cancellation was requested: the order is voided instead of captured, unless the PSP captured it first. */
+    cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true, mode: 'date' }),
     /** The outbox marker: null until the PaymentOrder workflow is known to have started. */
     workflowStartedAt: timestamp('workflow_started_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
@@ -85,10 +93,9 @@ export const paymentOrders = pgTable(
     check('payment_orders_amount_positive', sql`${t.amountMinor} > 0`),
     check('payment_orders_attempts_non_negative', sql`${t.captureAttempts} >= 0`),
     check('payment_orders_commission_range', sql`${t.commissionBps} >= 0 and ${t.commissionBps} <= 10000`),
-    check(
-      'payment_orders_status_known',
-      sql`${t.status} in ('INITIATED_PENDING','CAPTURE_REQUESTED','PENDING_CAPTURE','CAPTURED','CAPTURE_FAILED','DECLINED')`,
-    ),
+    check('payment_orders_status_known', sql`${t.status} in ${oneOf(PAYMENT_ORDER_STATUSES)}`),
+    // Refunds requested or succeeded never exceed the capture: enforced here, whatever the code does.
+    check('payment_orders_refunds_within_amount', sql`${t.refundedMinor} >= 0 and ${t.refundedMinor} <= ${t.refundReservedMinor} and ${t.refundReservedMinor} <= ${t.amountMinor}`),
     index('payment_orders_payment_idx').on(t.paymentId),
     index('payment_orders_unstarted_idx')
       .on(t.createdAt)
@@ -136,11 +143,16 @@ export const journalEntries = pgTable(
     batchId: text('batch_id').notNull(),
     /** Facts about the entry that are not postings, e.g. the PSP's capture id of a CAPTURE. */
     metadata: jsonb('metadata'),
+    /** The refund a REFUND entry records (its id is REFUND:{refundId}). */
+    refundId: uuid('refund_id'),
     createdAt: createdAt(),
   },
   (t) => [
-    check('journal_entries_type_known', sql`${t.entryType} in ('AUTH_HOLD','CAPTURE','AUTH_RELEASE')`),
-    check('journal_entries_id_deterministic', sql`${t.id} = ${t.entryType} || ':' || ${t.paymentOrderId}::text`),
+    check('journal_entries_type_known', sql`${t.entryType} in ${oneOf(ENTRY_TYPES)}`),
+    check(
+      'journal_entries_id_deterministic',
+      sql`(${t.refundId} is null and ${t.id} = ${t.entryType} || ':' || ${t.paymentOrderId}::text) or (${t.entryType} = 'REFUND' and ${t.id} = 'REFUND:' || ${t.refundId}::text)`,
+    ),
     index('journal_entries_batch_idx').on(t.batchId),
     index('journal_entries_seller_idx').on(t.sellerId),
   ],
@@ -213,6 +225,10 @@ export const ledgerFacts = pgTable(
     currency: currency(),
     commissionBps: integer('commission_bps').notNull(),
     metadata: jsonb('metadata'),
+    /** A REFUND's context: the refund, what its order captured, what earlier refunds took back. */
+    refundId: uuid('refund_id'),
+    capturedMinor: bigint('captured_minor', { mode: 'bigint' }),
+    refundedBeforeMinor: bigint('refunded_before_minor', { mode: 'bigint' }),
     traceparent: text('traceparent'),
     /** Arrival order: a stream journals its facts first in, first out. */
     position: bigserial('position', { mode: 'bigint' }).notNull(),
@@ -282,4 +298,58 @@ export const ledgerVerificationRuns = pgTable(
     report: jsonb('report').notNull(),
   },
   (t) => [index('ledger_verification_runs_finished_idx').on(t.finishedAt)],
+);
+
+/**
+ * Refunds: one row per refund, created with its reservation on the order (one transaction), run by
+ * a RefundWorkflow (`refund:{id}`). `workflow_started_at` is the outbox marker, as for orders.
+ */
+export const refunds = pgTable(
+  'refunds',
+  {
+    id: uuid('id').primaryKey(),
+    paymentId: uuid('payment_id').notNull().references(() => payments.id),
+    paymentOrderId: uuid('payment_order_id').notNull().references(() => paymentOrders.id),
+    sellerId: text('seller_id').notNull(),
+    amountMinor: bigint('amount_minor', { mode: 'bigint' }).notNull(),
+    currency: currency(),
+    status: text('status').notNull(),
+    reason: text('reason'),
+    attempts: integer('attempts').notNull().default(0),
+    lastPspError: text('last_psp_error'),
+    pspRefundId: text('psp_refund_id'),
+    workflowStartedAt: timestamp('workflow_started_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('refunds_amount_positive', sql`${t.amountMinor} > 0`),
+    check('refunds_status_known', sql`${t.status} in ${oneOf(REFUND_STATUSES)}`),
+    index('refunds_payment_order_idx').on(t.paymentOrderId),
+    index('refunds_unstarted_idx').on(t.createdAt).where(sql`${t.workflowStartedAt} is null`),
+  ],
+);
+
+/**
+ * Events for merchants (webhooks), written in the transaction of the state change they announce,
+ * so a process dying between the change and the send loses nothing. `id` is stable
+ * (`evt_` + a hash of type and subject): receivers dedupe by it.
+ */
+export const merchantEvents = pgTable(
+  'merchant_events',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    sellerId: text('seller_id').notNull(),
+    /** What the event is about (a paymentOrderId, a refundId, a payoutId). */
+    subjectId: text('subject_id').notNull(),
+    data: jsonb('data').notNull(),
+    createdAt: createdAt(),
+    /** Set once the event has been fanned out to the seller's endpoints (webhook dispatch). */
+    dispatchedAt: timestamp('dispatched_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [
+    index('merchant_events_undispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is null`),
+    index('merchant_events_seller_idx').on(t.sellerId, t.createdAt),
+  ],
 );

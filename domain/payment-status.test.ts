@@ -9,6 +9,8 @@ describe('PaymentOrder state machine', () => {
     ['PENDING_CAPTURE', 'PENDING_CAPTURE'],
     ['PENDING_CAPTURE', 'CAPTURED'],
     ['PENDING_CAPTURE', 'CAPTURE_FAILED'],
+    ['CAPTURE_REQUESTED', 'VOIDED'],
+    ['PENDING_CAPTURE', 'VOIDED'],
   ];
 
   test('exactly the documented transitions are legal', () => {
@@ -37,8 +39,20 @@ describe('payment status follows its orders', () => {
     [['CAPTURED', 'CAPTURE_FAILED'], 'PARTIALLY_CAPTURED'],
     [['CAPTURE_FAILED', 'CAPTURE_FAILED'], 'CAPTURE_FAILED'],
     [['DECLINED', 'DECLINED'], 'DECLINED'],
+    [['VOIDED', 'VOIDED'], 'VOIDED'],
+    [['VOIDED', 'CAPTURE_FAILED'], 'CAPTURE_FAILED'],
+    [['CAPTURED', 'VOIDED'], 'PARTIALLY_CAPTURED'],
   ] as Array<[PaymentOrderStatus[], string]>)('%j -> %s', (orders, expected) => {
     expect(derivePaymentStatus(orders)).toBe(expected);
+  });
+
+  test('refunds: partially refunded until everything captured has been refunded', () => {
+    const captured = (amountMinor: bigint, refundedMinor: bigint) => ({ status: 'CAPTURED' as const, amountMinor, refundedMinor });
+    expect(derivePaymentStatus([captured(1_000n, 0n), captured(500n, 0n)])).toBe('CAPTURED');
+    expect(derivePaymentStatus([captured(1_000n, 1n), captured(500n, 0n)])).toBe('PARTIALLY_REFUNDED');
+    expect(derivePaymentStatus([captured(1_000n, 1_000n), captured(500n, 0n)])).toBe('PARTIALLY_REFUNDED');
+    expect(derivePaymentStatus([captured(1_000n, 1_000n), captured(500n, 500n)])).toBe('REFUNDED');
+    expect(derivePaymentStatus([captured(1_000n, 1_000n), { status: 'VOIDED' }])).toBe('REFUNDED');
   });
 
   test('a payment without orders is a broken invariant', () => {

@@ -105,3 +105,59 @@ describe('posting rules, properties', () => {
     );
   });
 });
+
+describe('REFUND: the commission taken back, in proportion', () => {
+  const refund = (amountMinor: bigint, capturedMinor: bigint, refundedBeforeMinor: bigint, commissionBps: number) =>
+    postingsFor({ ...fact('REFUND', amountMinor, commissionBps), refund: { refundId: '00000000-0000-4000-8000-0000000000aa', capturedMinor, refundedBeforeMinor } });
+  const share = (entry: ReturnType<typeof postingsFor>) => entry.postings.find((p) => p.accountCode === 'PLATFORM_COMMISSION_REVENUE')?.amountMinor ?? 0n;
+
+  test('REFUND:{refundId}: DR seller payable (refund - share), DR commission (share) / CR PSP receivables (refund)', () => {
+    // 10,000 captured at 2.5 %: commission 250; a 4,000 refund takes back floor(250·4000/10000) = 100.
+    const entry = refund(4_000n, 10_000n, 0n, 250);
+    expect(entry.id).toBe('REFUND:00000000-0000-4000-8000-0000000000aa');
+    expect(entry.postings).toEqual([
+      { accountCode: 'MERCHANT_PAYABLE.seller-1', direction: 'DEBIT', amountMinor: 3_900n, currency: 'EUR' },
+      { accountCode: 'PLATFORM_COMMISSION_REVENUE', direction: 'DEBIT', amountMinor: 100n, currency: 'EUR' },
+      { accountCode: 'PSP_RECEIVABLES', direction: 'CREDIT', amountMinor: 4_000n, currency: 'EUR' },
+    ]);
+  });
+
+  test('three refunds of 333 + 333 + 334 of 1,000 at 2.5 % reverse exactly the commission of 25', () => {
+    expect([refund(333n, 1_000n, 0n, 250), refund(333n, 1_000n, 333n, 250), refund(334n, 1_000n, 666n, 250)].map(share)).toEqual([8n, 8n, 9n]);
+  });
+
+  test('a refund beyond what was captured cannot be built', () => {
+    expect(() => refund(1n, 1_000n, 1_000n, 250)).toThrow(RangeError);
+    expect(() => postingsFor(fact('REFUND', 10n, 250))).toThrow(/no refund context/);
+  });
+
+  test('property: any sequence of refunds balances, never reverses more than the commission, and a full refund reverses exactly it', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 1n, max: 10n ** 12n }),
+        fc.integer({ min: 0, max: 10_000 }),
+        fc.array(fc.integer({ min: 1, max: 1_000 }), { minLength: 1, maxLength: 20 }),
+        (capturedMinor, bps, weights) => {
+          // Split the capture into refunds in proportion to the weights (each at least 1 minor unit).
+          const total = weights.reduce((s, w) => s + w, 0);
+          const parts = weights.map((w) => (capturedMinor * BigInt(w)) / BigInt(total)).filter((p) => p > 0n);
+          const rest = capturedMinor - parts.reduce((s, p) => s + p, 0n);
+          if (rest > 0n) parts.push(rest);
+          const commission = commissionMinor(capturedMinor, bps);
+          let before = 0n;
+          let reversed = 0n;
+          for (const part of parts) {
+            const entry = refund(part, capturedMinor, before, bps);
+            if (![...netPerCurrency(entry.postings).values()].every((n) => n === 0n)) return false;
+            const s = share(entry);
+            if (s < 0n || s > part) return false;
+            reversed += s;
+            before += part;
+            if (reversed > commission) return false;
+          }
+          return before === capturedMinor && reversed === commission;
+        },
+      ),
+    );
+  });
+});

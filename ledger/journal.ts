@@ -11,16 +11,21 @@ import {
   type Direction,
 } from './accounts';
 
-export const ENTRY_TYPES = ['AUTH_HOLD', 'CAPTURE', 'AUTH_RELEASE'] as const;
+export const ENTRY_TYPES = ['AUTH_HOLD', 'CAPTURE', 'AUTH_RELEASE', 'REFUND'] as const;
 export type EntryType = (typeof ENTRY_TYPES)[number];
 
 export type Posting = { accountCode: string; direction: Direction; amountMinor: bigint; currency: string };
 
 export type JournalEntry = {
-  /** Deterministic: `{TYPE}:{paymentOrderId}`, so the same fact can never be recorded twice. */
+  /**
+   * Deterministic: `{TYPE}:{paymentOrderId}`, or `REFUND:{refundId}`, so the same fact can never be
+   * recorded twice.
+   */
   id: string;
   entryType: EntryType;
   paymentOrderId: string;
+  /** The refund a REFUND entry records. */
+  refundId?: string;
   paymentId: string;
   sellerId: string;
   postings: readonly Posting[];
@@ -34,15 +39,21 @@ export type LedgerFact = {
   sellerId: string;
   amountMinor: bigint;
   currency: string;
-  /** Commission rate in basis points, fixed when the fact is reported (only CAPTURE uses it). */
+  /** Commission rate in basis points, fixed at checkout (CAPTURE and REFUND use it). */
   commissionBps: number;
+  /**
+   * A REFUND's context: which refund, what the order captured, and how much of it earlier refunds
+   * (in the order they succeeded) took back already. The commission share depends on it.
+   */
+  refund?: { refundId: string; capturedMinor: bigint; refundedBeforeMinor: bigint };
 };
 
 export class UnbalancedEntryError extends Error {
   override readonly name = 'UnbalancedEntryError';
 }
 
-export const journalEntryId = (entryType: EntryType, paymentOrderId: string): string => `${entryType}:${paymentOrderId}`;
+/** `{TYPE}:{subject}`: the paymentOrderId, or for a REFUND the refundId. */
+export const journalEntryId = (entryType: EntryType, subjectId: string): string => `${entryType}:${subjectId}`;
 
 /**
  * Builds an entry and asserts the invariants: at least two postings, every amount a positive
@@ -61,7 +72,7 @@ export function createJournalEntry(fields: Omit<JournalEntry, 'id'>): JournalEnt
   for (const [currency, sum] of net) {
     if (sum !== 0n) throw new UnbalancedEntryError(`entry ${fields.entryType}:${fields.paymentOrderId} is off by ${sum} ${currency}`);
   }
-  return Object.freeze({ ...fields, id: journalEntryId(fields.entryType, fields.paymentOrderId), postings: Object.freeze([...fields.postings]) });
+  return Object.freeze({ ...fields, id: journalEntryId(fields.entryType, fields.refundId ?? fields.paymentOrderId), postings: Object.freeze([...fields.postings]) });
 }
 
 /**
@@ -76,6 +87,25 @@ export function commissionMinor(amountMinor: bigint, commissionBps: number): big
   }
   if (amountMinor <= 0n) throw new RangeError(`amount must be positive, got ${amountMinor}`);
   return (amountMinor * BigInt(commissionBps)) / 10_000n; // bigint division truncates; both are >= 0, so this is floor
+}
+
+/**
+ * The commission a refund takes back. Rounding rule: the commission reversed by all refunds up to
+ * and including this one is floor(C · R / A), where C is the order's commission, A what it
+ * captured and R the refunds' running total; each refund reverses the difference between that and
+ * the same figure before it. So a refund never reverses more than its proportion (rounded down, in
+ * the platform's disfavour, as the commission itself was rounded), refunds of the whole capture
+ * reverse exactly C - never more, never less - and the order of refunds cannot change the total.
+ */
+export function refundCommissionShareMinor(refund: { amountMinor: bigint; capturedMinor: bigint; refundedBeforeMinor: bigint; commissionBps: number }): bigint {
+  const { amountMinor, capturedMinor, refundedBeforeMinor } = refund;
+  if (amountMinor <= 0n) throw new RangeError(`refund must be positive, got ${amountMinor}`);
+  if (refundedBeforeMinor < 0n || refundedBeforeMinor + amountMinor > capturedMinor) {
+    throw new RangeError(`refunds of ${refundedBeforeMinor + amountMinor} exceed the captured ${capturedMinor}`);
+  }
+  const commission = commissionMinor(capturedMinor, refund.commissionBps);
+  const reversedUpTo = (refundedMinor: bigint) => (commission * refundedMinor) / capturedMinor;
+  return reversedUpTo(refundedBeforeMinor + amountMinor) - reversedUpTo(refundedBeforeMinor);
 }
 
 const debit = (accountCode: string, amountMinor: bigint, currency: string): Posting => ({ accountCode, direction: 'DEBIT', amountMinor, currency });
@@ -104,6 +134,15 @@ export function postingsFor(fact: LedgerFact): JournalEntry {
       if (commission > 0n) postings.push(credit(PLATFORM_COMMISSION_REVENUE, commission, currency));
       break;
     }
+    case 'REFUND': {
+      if (!fact.refund) throw new UnbalancedEntryError(`REFUND of ${fact.paymentOrderId} has no refund context`);
+      const share = refundCommissionShareMinor({ amountMinor: amount, capturedMinor: fact.refund.capturedMinor, refundedBeforeMinor: fact.refund.refundedBeforeMinor, commissionBps: fact.commissionBps });
+      postings = [];
+      if (amount - share > 0n) postings.push(debit(merchantPayable(fact.sellerId), amount - share, currency));
+      if (share > 0n) postings.push(debit(PLATFORM_COMMISSION_REVENUE, share, currency));
+      postings.push(credit(PSP_RECEIVABLES, amount, currency));
+      break;
+    }
     default: {
       const unknown: never = fact.entryType;
       throw new Error(`unknown entry type ${String(unknown)}`);
@@ -112,6 +151,7 @@ export function postingsFor(fact: LedgerFact): JournalEntry {
   return createJournalEntry({
     entryType: fact.entryType,
     paymentOrderId: fact.paymentOrderId,
+    ...(fact.refund ? { refundId: fact.refund.refundId } : {}),
     paymentId: fact.paymentId,
     sellerId: fact.sellerId,
     postings,

@@ -87,6 +87,8 @@ export type LedgerFactPayload = {
   commissionBps: number;
   /** Facts about the entry that are not postings, e.g. `{ pspCaptureId }` of a CAPTURE. */
   metadata?: Record<string, string>;
+  /** A REFUND's context (amounts as decimal strings): see ledger/journal.ts. */
+  refund?: { refundId: string; capturedMinor: string; refundedBeforeMinor: string };
   /** The W3C traceparent of the payment, so the ledger's event continues its trace. */
   traceparent?: string;
 };
