@@ -4,7 +4,7 @@
  * of the activity itself is left to Temporal's retry policy.
  */
 import { Context } from '@temporalio/activity';
-import type { CaptureLookup, CaptureOutcome, PaymentServiceProvider, VoidOutcome } from '../psp/psp.port';
+import type { CaptureLookup, CaptureOutcome, PaymentServiceProvider, RefundLookup, RefundOutcome, VoidOutcome } from '../psp/psp.port';
 import { parseMinor } from '../domain/money';
 
 export type CaptureInput = { paymentOrderId: string; authorizationId: string; amountMinor: string; currency: string };
@@ -13,10 +13,14 @@ export type CaptureInput = { paymentOrderId: string; authorizationId: string; am
 export const captureIdempotencyKey = (paymentOrderId: string): string => `capture:${paymentOrderId}`;
 /** One key per PaymentOrder's void, likewise. */
 export const voidIdempotencyKey = (paymentOrderId: string): string => `void:${paymentOrderId}`;
+/** One key per refund: every retry of it is the same request to the PSP. */
+export const refundIdempotencyKey = (refundId: string): string => `refund:${refundId}`;
+
+export type RefundInput = { refundId: string; pspCaptureId: string; amountMinor: string; currency: string };
 
 export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
-  const note = (operation: string, paymentOrderId: string, outcome: { kind: string; code?: string }): void => {
-    Context.current().log.debug(`psp ${operation}`, { paymentOrderId, outcome: outcome.kind, code: outcome.code });
+  const note = (operation: string, subjectId: string, outcome: { kind: string; code?: string }): void => {
+    Context.current().log.debug(`psp ${operation}`, { subjectId, outcome: outcome.kind, code: outcome.code });
   };
   return {
     async capturePayment(input: CaptureInput): Promise<CaptureOutcome> {
@@ -48,6 +52,19 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
         reference: input.paymentOrderId,
       });
       note('void', input.paymentOrderId, outcome);
+      return outcome;
+    },
+
+    async refundPayment(input: RefundInput): Promise<RefundOutcome> {
+      const outcome = await deps.psp.refund({ idempotencyKey: refundIdempotencyKey(input.refundId), captureId: input.pspCaptureId, amountMinor: parseMinor(input.amountMinor), currency: input.currency, reference: input.refundId });
+      note('refund', input.refundId, outcome);
+      return outcome;
+    },
+
+    /** Asks the PSP whether this refund happened (after an unknown outcome). */
+    async lookupRefund(input: { refundId: string }): Promise<RefundLookup> {
+      const outcome = await deps.psp.lookupRefund({ idempotencyKey: refundIdempotencyKey(input.refundId) });
+      note('refund lookup', input.refundId, outcome);
       return outcome;
     },
   };

@@ -15,6 +15,8 @@ import type { Authenticator } from './auth';
 import { balancesRouter } from './balances.routes';
 import { openApiDocument } from './openapi';
 import { paymentsRouter } from './payments.routes';
+import { refundsRouter } from './refunds.routes';
+import type { createRefundsService } from './refunds.service';
 import type { createPaymentsService } from './payments.service';
 import { errorMiddleware, Problem } from './problem';
 import type { RateLimits } from './rate-limit';
@@ -23,6 +25,7 @@ import { securityHeaders } from './security-headers';
 export type AppDeps = {
   auth: Authenticator;
   payments: ReturnType<typeof createPaymentsService>;
+  refunds: ReturnType<typeof createRefundsService>;
   balances: BalanceStore;
   checks: Record<string, Check>;
   limits: RateLimits;
@@ -84,6 +87,7 @@ export function createApp(deps: AppDeps): express.Express {
   });
   app.use(balancesRouter({ auth: deps.auth, store: deps.balances, limits: deps.limits }));
   app.use(paymentsRouter({ auth: deps.auth, service: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes, afterResponse: deps.afterResponse }));
+  app.use(refundsRouter({ auth: deps.auth, refunds: deps.refunds, payments: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
 
   app.use((req, _res, next) => next(new Problem(404, 'not-found', 'Not found', `No route for ${req.method} ${req.path.slice(0, 200)}.`)));
   app.use(errorMiddleware(deps.log));

@@ -15,6 +15,7 @@ import { createBalanceStore } from '../aggregator/balance-store';
 import { createApp } from './app';
 import { createAuthenticator } from './auth';
 import { createPaymentsService } from './payments.service';
+import { createRefundsService } from './refunds.service';
 import { createRateLimits } from './rate-limit';
 import { clientErrorResponse } from './problem';
 
@@ -50,9 +51,20 @@ async function main(): Promise<void> {
     ...(config.FAULT_INJECT === 'crash-after-commit' ? { afterCommit: crash } : {}),
   });
 
+  const refunds = createRefundsService({
+    db,
+    leaseMs: config.IDEMPOTENCY_LEASE_MS,
+    retentionS: config.IDEMPOTENCY_KEY_RETENTION_S,
+    startRefunds: (items) => starter.startRefunds(items),
+    signalCancel: (ids) => starter.signalCancel(ids),
+    cancelWaitMs: config.CANCEL_WAIT_MS,
+    log,
+  });
+
   const app = createApp({
     auth: createAuthenticator(config),
     payments,
+    refunds,
     balances: createBalanceStore({ redis, db, keyPrefix: config.BALANCE_REDIS_PREFIX }),
     limits: createRateLimits({ redis: rateLimitRedis, settings: config, log }),
     bodyLimitBytes: config.API_BODY_LIMIT_BYTES,

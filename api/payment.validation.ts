@@ -106,8 +106,9 @@ function quantityNotationErrors(raw: string | undefined): FieldError[] {
   return errors;
 }
 
-export function validateCreatePayment(body: unknown, raw?: string): ValidationResult {
-  const parsed = createPaymentSchema.safeParse(body);
+/** Schema issues, then the cross-field rules and the raw-notation rule; capped and summarised. */
+function validateWith<T>(schema: z.ZodType<T>, body: unknown, raw: string | undefined, crossField: (body: unknown) => FieldError[]): { ok: true; value: T } | { ok: false; errors: FieldError[] } {
+  const parsed = schema.safeParse(body);
   const errors: FieldError[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -118,7 +119,7 @@ export function validateCreatePayment(body: unknown, raw?: string): ValidationRe
       }
     }
   }
-  errors.push(...crossFieldErrors(body));
+  errors.push(...crossField(body));
   errors.push(...quantityNotationErrors(raw));
   if (errors.length > ERRORS_LISTED_MAX) {
     const more = errors.length - ERRORS_LISTED_MAX;
@@ -126,6 +127,28 @@ export function validateCreatePayment(body: unknown, raw?: string): ValidationRe
   }
   if (errors.length > 0 || !parsed.success) return { ok: false, errors };
   return { ok: true, value: parsed.data };
+}
+
+export function validateCreatePayment(body: unknown, raw?: string): ValidationResult {
+  return validateWith(createPaymentSchema, body, raw, crossFieldErrors);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `POST /api/v1/payments/{paymentId}/refunds`. */
+export const createRefundSchema = z.strictObject(
+  {
+    paymentOrderId: z.string({ error: expected('a string') }).regex(UUID, { error: 'must be the paymentOrderId (a UUID) of an order of this payment' }),
+    amount: money,
+    reason: z.string({ error: expected('a string') }).regex(/^[^\p{C}]{1,500}$/u, { error: 'must be 1-500 printable characters' }).optional(),
+  },
+  { error: 'the body must be a JSON object' },
+);
+
+export type CreateRefundRequest = z.infer<typeof createRefundSchema>;
+
+export function validateCreateRefund(body: unknown, raw?: string): { ok: true; value: CreateRefundRequest } | { ok: false; errors: FieldError[] } {
+  return validateWith(createRefundSchema, body, raw, () => []);
 }
 
 /** Validates an Idempotency-Key header value (1-128 chars of [A-Za-z0-9._:-]). */

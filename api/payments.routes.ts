@@ -6,12 +6,13 @@ import { IDEMPOTENCY_KEY_PATTERN, validateCreatePayment } from './payment.valida
 import { checkoutDuration } from '../observability/metrics';
 import { PROBLEM_CONTENT_TYPE, Problem } from './problem';
 import type { createPaymentsService } from './payments.service';
+import type { HttpOutcome } from './idempotency';
 import type { RateLimits } from './rate-limit';
 
 /** Scopes that read any payment in full; a seller token reads its own orders without them. */
 export const PAYMENT_READ_SCOPES = ['payments:read', 'payments:write'] as const;
 
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** 415 unless the request declares a JSON body; checked before the body is read. */
 export function requireJson(req: Request, _res: Response, next: NextFunction): void {
@@ -21,16 +22,10 @@ export function requireJson(req: Request, _res: Response, next: NextFunction): v
   next();
 }
 
-export function paymentsRouter(deps: {
-  auth: Authenticator;
-  service: ReturnType<typeof createPaymentsService>;
-  limits: RateLimits;
-  bodyLimitBytes: number;
-  afterResponse?: () => void;
-}): express.Router {
-  const router = express.Router();
-  const json = express.json({
-    limit: deps.bodyLimitBytes,
+/** The JSON body parser of every command: UTF-8 checked on the raw bytes, which are kept for the money-notation rule. */
+export function jsonBody(limitBytes: number): express.RequestHandler {
+  return express.json({
+    limit: limitBytes,
     strict: true,
     type: ['application/json', 'application/*+json'],
     // The raw bytes are checked before parsing: they must be valid UTF-8 (a decoder would
@@ -43,6 +38,37 @@ export function paymentsRouter(deps: {
       }
     },
   });
+}
+
+/** The Idempotency-Key header of a command, or the 400 that says what is wrong with it. */
+export function idempotencyKeyOf(req: Request): string {
+  const key = req.header('idempotency-key');
+  if (key === undefined || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'The Idempotency-Key header is required: 1-128 characters of [A-Za-z0-9._:-].', {
+      errors: [{ pointer: 'header:Idempotency-Key', detail: key === undefined ? 'is required' : 'must be 1-128 characters of [A-Za-z0-9._:-]' }],
+    });
+  }
+  return key;
+}
+
+/** Sends a command's outcome: its status, Location, the replay header, JSON or problem+json. */
+export function sendOutcome(res: Response, outcome: HttpOutcome): void {
+  if (outcome.replayed) res.setHeader('Idempotent-Replayed', 'true');
+  if (outcome.location) res.setHeader('Location', outcome.location);
+  res.status(outcome.status);
+  if (outcome.status >= 400) res.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(outcome.body));
+  else res.json(outcome.body);
+}
+
+export function paymentsRouter(deps: {
+  auth: Authenticator;
+  service: ReturnType<typeof createPaymentsService>;
+  limits: RateLimits;
+  bodyLimitBytes: number;
+  afterResponse?: () => void;
+}): express.Router {
+  const router = express.Router();
+  const json = jsonBody(deps.bodyLimitBytes);
 
   // Latency of every checkout request, whatever its end, labelled by outcome.
   const timeCheckout: express.RequestHandler = (_req, res, next) => {
@@ -57,12 +83,7 @@ export function paymentsRouter(deps: {
 
   const { auth, limits } = deps;
   router.post('/api/v1/payments', timeCheckout, limits.byIp('write'), auth.authenticate, limits.byClient('write'), auth.requireScope('payments:write'), requireJson, json, async (req, res) => {
-    const key = req.header('idempotency-key');
-    if (key === undefined || !IDEMPOTENCY_KEY_PATTERN.test(key)) {
-      throw new Problem(400, 'invalid-idempotency-key', 'Invalid Idempotency-Key', 'The Idempotency-Key header is required: 1-128 characters of [A-Za-z0-9._:-].', {
-        errors: [{ pointer: 'header:Idempotency-Key', detail: key === undefined ? 'is required' : 'must be 1-128 characters of [A-Za-z0-9._:-]' }],
-      });
-    }
+    const key = idempotencyKeyOf(req);
     const validation = validateCreatePayment(req.body, (req as express.Request & { rawBody?: string }).rawBody);
     if (!validation.ok) {
       throw new Problem(400, 'invalid-request', 'Invalid request', `The request body violates ${validation.errors.length} rule(s); see errors.`, { errors: validation.errors });
@@ -75,12 +96,8 @@ export function paymentsRouter(deps: {
       traceId: String(res.locals.traceId),
       traceparent: res.locals.traceparent as string | undefined,
     });
-    if (outcome.replayed) res.setHeader('Idempotent-Replayed', 'true');
-    if (outcome.location) res.setHeader('Location', outcome.location);
     if (deps.afterResponse) res.on('finish', deps.afterResponse);
-    res.status(outcome.status);
-    if (outcome.status >= 400) res.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(outcome.body));
-    else res.json(outcome.body);
+    sendOutcome(res, outcome);
   });
 
   // A seller reading a payment without an order of its own gets the same 404 as for an unknown id.

@@ -108,6 +108,10 @@ export const configSchema = z.object({
   CAPTURE_BACKOFF_CAP_MS: int(1, 86_400_000).default(15 * 60_000),
   /** Captures stop this long before the authorization expires; then the order's share is voided. */
   CAPTURE_AUTH_SAFETY_MARGIN_MS: int(0, 7 * 86_400_000).default(3_600_000),
+  /** How long `POST …/cancel` waits for the orders' outcomes (voided or captured) before answering. */
+  CANCEL_WAIT_MS: int(0, 30_000).default(5_000),
+  /** How long a refund's retryable attempts go on before it may fail (a definitive PSP answer ends it sooner). */
+  REFUND_RETRY_WINDOW_S: int(60, 30 * 86_400).default(3 * 86_400),
   /** Assumed validity of an authorization whose PSP did not report `expiresAt`. */
   AUTH_VALIDITY_DEFAULT_S: int(60, 90 * 24 * 3600).default(7 * 24 * 3600),
 

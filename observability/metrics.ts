@@ -60,5 +60,7 @@ export function withPspTelemetry(psp: PaymentServiceProvider): PaymentServicePro
     capture: (request): Promise<CaptureOutcome> => call('capture', request.reference, () => psp.capture(request)),
     lookupCapture: (request) => call('lookup_capture', request.idempotencyKey, () => psp.lookupCapture(request)),
     voidAuthorization: (request) => call('void', request.reference, () => psp.voidAuthorization(request)),
+    refund: (request) => call('refund', request.reference, () => psp.refund(request)),
+    lookupRefund: (request) => call('lookup_refund', request.idempotencyKey, () => psp.lookupRefund(request)),
   };
 }

@@ -17,6 +17,9 @@ import type {
   CaptureRequest,
   PaymentServiceProvider,
   PspProblem,
+  RefundLookup,
+  RefundOutcome,
+  RefundRequest,
   VoidOutcome,
   VoidRequest,
 } from './psp.port';
@@ -150,6 +153,33 @@ export function createHttpPsp(options: HttpPspOptions): PaymentServiceProvider {
       }
       const failure = readFailure(got);
       // A lookup that cannot be answered says nothing about the capture.
+      return { kind: 'unknown', code: failure.code, message: failure.message };
+    },
+
+    async refund(request: RefundRequest): Promise<RefundOutcome> {
+      const got = await attempt(() =>
+        call('POST', '/v1/refunds', request.idempotencyKey, {
+          captureId: request.captureId,
+          amountMinor: request.amountMinor.toString(),
+          currency: request.currency,
+          reference: request.reference,
+        }),
+      );
+      if ('result' in got && got.result.status === 200 && got.result.body.status === 'REFUNDED') {
+        return { kind: 'refunded', refundId: str(got.result.body.refundId, 'unknown') };
+      }
+      return readFailure(got);
+    },
+
+    async lookupRefund(request: { idempotencyKey: string }): Promise<RefundLookup> {
+      const got = await attempt(() => call('GET', `/v1/refunds/lookup?idempotencyKey=${encodeURIComponent(request.idempotencyKey)}`, undefined));
+      if ('result' in got) {
+        const { status, body } = got.result;
+        if (status === 200 && body.status === 'REFUNDED') return { kind: 'refunded', refundId: str(body.refundId, 'unknown') };
+        if (status === 200 && body.status === 'FAILED') return { kind: 'rejected', code: str(body.code, 'REJECTED'), message: str(body.message, 'rejected') };
+        if (status === 404 && body.status === 'NOT_FOUND') return { kind: 'not_found' };
+      }
+      const failure = readFailure(got);
       return { kind: 'unknown', code: failure.code, message: failure.message };
     },
 

@@ -77,11 +77,36 @@ export type VoidOutcome =
   | ({ kind: 'retryable' } & PspProblem)
   | ({ kind: 'unknown' } & PspProblem);
 
+export type RefundRequest = {
+  /** Same key, at most one refund, however often the call is retried. */
+  idempotencyKey: string;
+  /** The PSP's id of the capture refunded. */
+  captureId: string;
+  amountMinor: bigint;
+  currency: string;
+  /** Our id of the refund. */
+  reference: string;
+};
+
+export type RefundOutcome =
+  | { kind: 'refunded'; refundId: string }
+  | ({ kind: 'rejected' } & PspProblem)
+  | ({ kind: 'retryable' } & PspProblem)
+  | ({ kind: 'unknown' } & PspProblem);
+
+export type RefundLookup =
+  | { kind: 'refunded'; refundId: string }
+  | { kind: 'not_found' }
+  | ({ kind: 'rejected' } & PspProblem)
+  | ({ kind: 'unknown' } & PspProblem);
+
 export interface PaymentServiceProvider {
   authorize(request: AuthorizeRequest): Promise<AuthorizeOutcome>;
   capture(request: CaptureRequest): Promise<CaptureOutcome>;
   lookupCapture(request: { idempotencyKey: string }): Promise<CaptureLookup>;
   voidAuthorization(request: VoidRequest): Promise<VoidOutcome>;
+  refund(request: RefundRequest): Promise<RefundOutcome>;
+  lookupRefund(request: { idempotencyKey: string }): Promise<RefundLookup>;
 }
 
 /** The PSP could not be reached or answered nonsense; the API maps it to 503 + Retry-After. */

@@ -12,6 +12,8 @@
  * - `tok_auth_expires_S`: the authorization lapses S seconds after it was granted (default: the
  *   simulator's authorization lifetime, 7 days).
  * - `tok_lookup_fail_N`: the first N capture lookups of a key answer 500 (the PSP cannot say).
+ * - `tok_refund_fail`: refunds of the authorization's captures are rejected for good.
+ * - `tok_refund_timeout_N`: the first N refund calls of a key time out after the refund was made.
  * Tokens combine with `+`, e.g. `tok_auth_expires_20+tok_capture_retry_999` (captures keep failing
  * transiently until the authorization lapses).
  *
@@ -77,6 +79,16 @@ export type VoidLogEntry = {
   at: string;
 };
 
+export type RefundLogEntry = {
+  refundId: string;
+  captureId: string;
+  reference: string;
+  idempotencyKey: string;
+  amountMinor: string;
+  currency: string;
+  at: string;
+};
+
 type Authorization = { authorizationId: string; token: string; amountMinor: bigint; currency: string; capturedMinor: bigint; voidedMinor: bigint; expiresAt: number };
 type StoredResponse = { requestHash: string; status: number; body: Record<string, unknown> };
 type PersistedEvent =
@@ -84,7 +96,9 @@ type PersistedEvent =
   | { t: 'capture-result'; key: string; requestHash: string; status: number; body: Record<string, unknown> }
   | { t: 'capture'; entry: CaptureLogEntry }
   | { t: 'void-result'; key: string; requestHash: string; status: number; body: Record<string, unknown> }
-  | { t: 'void'; entry: VoidLogEntry };
+  | { t: 'void'; entry: VoidLogEntry }
+  | { t: 'refund-result'; key: string; requestHash: string; status: number; body: Record<string, unknown> }
+  | { t: 'refund'; entry: RefundLogEntry };
 
 export type SimulatorOptions = {
   scenario: PspScenario;
@@ -100,6 +114,7 @@ export type Simulator = {
   app: express.Express;
   captureLog: () => CaptureLogEntry[];
   voidLog: () => VoidLogEntry[];
+  refundLog: () => RefundLogEntry[];
   setScenario: (s: PspScenario) => void;
 };
 
@@ -107,10 +122,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const DEFAULT_AUTH_TTL_S = 7 * 24 * 3600;
 
 /** What a (possibly combined) test token asks of the simulator. */
-type TokenBehaviour = { declined: boolean; captureFail: boolean; captureRetries?: number; captureTimeouts?: number; lookupFailures?: number; authLifetimeS?: number };
+type TokenBehaviour = { declined: boolean; captureFail: boolean; refundFail: boolean; captureRetries?: number; captureTimeouts?: number; lookupFailures?: number; authLifetimeS?: number; refundTimeouts?: number };
 
 export function tokenBehaviour(token: string): TokenBehaviour {
-  const behaviour: TokenBehaviour = { declined: false, captureFail: false };
+  const behaviour: TokenBehaviour = { declined: false, captureFail: false, refundFail: false };
   for (const part of token.split('+')) {
     const n = (prefix: string) => {
       const m = new RegExp(`^${prefix}(\\d+)$`).exec(part);
@@ -118,6 +133,8 @@ export function tokenBehaviour(token: string): TokenBehaviour {
     };
     if (part === 'tok_chargeDeclined') behaviour.declined = true;
     if (part === 'tok_capture_fail') behaviour.captureFail = true;
+    if (part === 'tok_refund_fail') behaviour.refundFail = true;
+    behaviour.refundTimeouts ??= n('tok_refund_timeout_');
     behaviour.captureRetries ??= n('tok_capture_retry_');
     behaviour.captureTimeouts ??= n('tok_capture_timeout_');
     behaviour.lookupFailures ??= n('tok_lookup_fail_');
@@ -143,6 +160,13 @@ export function createSimulator(options: SimulatorOptions): Simulator {
   /** reference -> what settled it at the PSP: its capture or its void. */
   const capturedByReference = new Map<string, CaptureLogEntry>();
   const capturedByKey = new Map<string, CaptureLogEntry>();
+  const capturedById = new Map<string, CaptureLogEntry>();
+  const refunds: RefundLogEntry[] = [];
+  const refundResults = new Map<string, StoredResponse>();
+  const refundedByKey = new Map<string, RefundLogEntry>();
+  /** captureId -> minor units refunded so far. */
+  const refundedOf = new Map<string, bigint>();
+  const refundCalls = new Map<string, number>();
   const voidedByReference = new Map<string, VoidLogEntry>();
 
   const persist = (event: PersistedEvent) => {
@@ -152,8 +176,14 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     log.push(entry);
     capturedByReference.set(entry.reference, entry);
     capturedByKey.set(entry.idempotencyKey, entry);
+    capturedById.set(entry.captureId, entry);
     const auth = authorizations.get(entry.authorizationId);
     if (auth) auth.capturedMinor += BigInt(entry.amountMinor);
+  }
+  function applyRefund(entry: RefundLogEntry) {
+    refunds.push(entry);
+    refundedByKey.set(entry.idempotencyKey, entry);
+    refundedOf.set(entry.captureId, (refundedOf.get(entry.captureId) ?? 0n) + BigInt(entry.amountMinor));
   }
   function applyVoid(entry: VoidLogEntry) {
     voids.push(entry);
@@ -182,8 +212,12 @@ export function createSimulator(options: SimulatorOptions): Simulator {
         applyCapture(event.entry);
       } else if (event.t === 'void-result') {
         voidResults.set(event.key, { requestHash: event.requestHash, status: event.status, body: event.body });
-      } else {
+      } else if (event.t === 'void') {
         applyVoid(event.entry);
+      } else if (event.t === 'refund-result') {
+        refundResults.set(event.key, { requestHash: event.requestHash, status: event.status, body: event.body });
+      } else {
+        applyRefund(event.entry);
       }
     }
   }
@@ -411,7 +445,88 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     complete(200, { status: 'VOIDED', voidId: (already ?? voidedByReference.get(reference)!).voidId });
   });
 
+  // Refund (part of) a capture.
+  app.post('/v1/refunds', async (req, res) => {
+    const key = keyOf(req, res);
+    if (!key) return;
+    const body = req.body as Record<string, unknown>;
+    const requestHash = JSON.stringify([body.captureId, body.amountMinor, body.currency]);
+    const capture = typeof body.captureId === 'string' ? capturedById.get(body.captureId) : undefined;
+    const behaviour = tokenBehaviour(capture ? (authorizations.get(capture.authorizationId)?.token ?? '') : '');
+    const timeouts = behaviour.refundTimeouts ?? 0;
+    const calls = (refundCalls.get(key) ?? 0) + 1;
+    refundCalls.set(key, calls);
+    if (calls <= timeouts && refundResults.has(key)) return hang(res);
+    if (replayFrom(refundResults, key, requestHash, res)) return;
+    const amountMinor = amountOf(body.amountMinor);
+    const reference = typeof body.reference === 'string' ? body.reference : '';
+    if (amountMinor === undefined || typeof body.currency !== 'string') {
+      res.status(400).json({ code: 'INVALID_REQUEST', message: 'captureId, amountMinor and currency are required' });
+      return;
+    }
+    await latency();
+    if (replayFrom(refundResults, key, requestHash, res)) return;
+    const complete = (status: number, out: Record<string, unknown>) => {
+      refundResults.set(key, { requestHash, status, body: out });
+      persist({ t: 'refund-result', key, requestHash, status, body: out });
+      res.status(status).json(out);
+    };
+    const refund = () => {
+      const entry: RefundLogEntry = { refundId: `re_${randomUUID()}`, captureId: capture!.captureId, reference, idempotencyKey: key, amountMinor: amountMinor.toString(), currency: body.currency as string, at: new Date().toISOString() };
+      applyRefund(entry);
+      persist({ t: 'refund', entry });
+      const out = { status: 'REFUNDED', refundId: entry.refundId };
+      refundResults.set(key, { requestHash, status: 200, body: out });
+      persist({ t: 'refund-result', key, requestHash, status: 200, body: out });
+      return out;
+    };
+    if (!capture) return complete(404, { status: 'FAILED', code: 'UNKNOWN_CAPTURE', message: 'no such capture' });
+    if (capture.currency !== body.currency) return complete(422, { status: 'FAILED', code: 'CURRENCY_MISMATCH', message: 'currency differs from the capture' });
+    if ((refundedOf.get(capture.captureId) ?? 0n) + amountMinor > BigInt(capture.amountMinor)) {
+      return complete(422, { status: 'FAILED', code: 'AMOUNT_EXCEEDS_CAPTURE', message: 'refunds would exceed the captured amount' });
+    }
+    if (behaviour.refundFail) return complete(422, { status: 'FAILED', code: 'REFUND_REJECTED', message: 'the refund was rejected' });
+    if (timeouts > 0) {
+      refund();
+      return hang(res);
+    }
+    const profile = PROFILES[scenario];
+    if (random() < profile.timeoutRate) {
+      if (random() < 0.5) refund();
+      return hang(res);
+    }
+    const roll = random();
+    if (roll < profile.outcomes[0]) return res.status(200).json(refund());
+    if (roll < profile.outcomes[0] + profile.outcomes[1]) return res.status(503).json({ status: 'RETRYABLE', code: 'PSP_TEMPORARILY_UNAVAILABLE', message: 'try again later' });
+    return complete(422, { status: 'FAILED', code: 'REFUND_REJECTED', message: 'the refund was rejected' });
+  });
+
+  app.get('/v1/refunds/lookup', async (req, res) => {
+    const key = typeof req.query.idempotencyKey === 'string' ? req.query.idempotencyKey : undefined;
+    if (!key) {
+      res.status(400).json({ code: 'INVALID_REQUEST', message: 'idempotencyKey is required' });
+      return;
+    }
+    await latency();
+    if (random() < PROFILES[scenario].timeoutRate) return hang(res);
+    const refunded = refundedByKey.get(key);
+    if (refunded) {
+      res.json({ status: 'REFUNDED', refundId: refunded.refundId, amountMinor: refunded.amountMinor, currency: refunded.currency, at: refunded.at });
+      return;
+    }
+    const stored = refundResults.get(key);
+    if (stored && stored.body.status === 'FAILED') {
+      res.json({ status: 'FAILED', code: stored.body.code, message: stored.body.message });
+      return;
+    }
+    res.status(404).json({ status: 'NOT_FOUND', code: 'NOT_FOUND', message: 'no refund under this key' });
+  });
+
   // Test and operator endpoints.
+  app.get('/v1/refunds/log', (req, res) => {
+    const reference = typeof req.query.reference === 'string' ? req.query.reference : undefined;
+    res.json({ refunds: reference ? refunds.filter((e) => e.reference === reference) : refunds });
+  });
   app.get('/v1/captures/log', (req, res) => {
     const reference = typeof req.query.reference === 'string' ? req.query.reference : undefined;
     res.json({ captures: reference ? log.filter((e) => e.reference === reference) : log });
@@ -430,5 +545,5 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     res.json({ scenario });
   });
 
-  return { app, captureLog: () => [...log], voidLog: () => [...voids], setScenario: (s) => (scenario = s) };
+  return { app, captureLog: () => [...log], voidLog: () => [...voids], refundLog: () => [...refunds], setScenario: (s) => (scenario = s) };
 }

@@ -23,26 +23,32 @@
  *   handled by one relay at a time; a duplicate start would be harmless anyway.
  */
 import type { Client } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import { paymentOrders, payments } from '../db/schema';
+import { paymentOrders, payments, refunds } from '../db/schema';
 import type { BackoffPolicy } from '../domain/backoff';
 import {
+  cancelPaymentOrderSignal,
   paymentOrderWorkflowId,
+  refundWorkflowId,
   SA_AUTH_EXPIRES_AT,
+  SA_REFUND_STATUS,
   SA_CAPTURE_ATTEMPTS,
   SA_PAYMENT_ID,
   SA_PAYMENT_ORDER_STATUS,
   SA_SELLER_ID,
   type PaymentOrderInput,
+  type RefundInput,
 } from '../workflows/contracts';
 import type { Logger } from '../observability/logger';
 
 export type StarterSettings = {
   taskQueue: string;
   backoff: BackoffPolicy;
+  /** How long a refund's attempts go on (RefundWorkflow). */
+  refundRetryWindowMs: number;
   /** Captures stop this long before the authorization expires. */
   captureSafetyMarginMs: number;
   /** Validity assumed when the PSP reported no `expiresAt`, counted from the payment's creation. */
@@ -63,6 +69,9 @@ export type OrderToStart = {
   /** The commission rate fixed on the order at checkout. */
   commissionBps: number;
 };
+
+/** A refund the API recorded, to run as a RefundWorkflow. */
+export type RefundToStart = { refundId: string; paymentId: string; paymentOrderId: string; sellerId: string; amountMinor: bigint; currency: string; pspCaptureId: string };
 
 export function createPaymentOrderStarter(deps: { client: Client; db: Database; settings: StarterSettings; log: Logger }) {
   const { client, db, settings } = deps;
@@ -101,13 +110,47 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
     }
   }
 
+  async function startRefundOne(refund: RefundToStart): Promise<void> {
+    const input: RefundInput = {
+      refundId: refund.refundId,
+      paymentId: refund.paymentId,
+      paymentOrderId: refund.paymentOrderId,
+      sellerId: refund.sellerId,
+      amountMinor: refund.amountMinor.toString(),
+      currency: refund.currency,
+      pspCaptureId: refund.pspCaptureId,
+      backoff: settings.backoff,
+      retryWindowMs: settings.refundRetryWindowMs,
+    };
+    try {
+      await client.workflow.start('refundWorkflow', {
+        workflowId: refundWorkflowId(refund.refundId),
+        taskQueue: settings.taskQueue,
+        args: [input],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: [
+          { key: SA_REFUND_STATUS, value: 'REFUND_REQUESTED' },
+          { key: SA_SELLER_ID, value: refund.sellerId },
+          { key: SA_PAYMENT_ID, value: refund.paymentId },
+        ],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
+  /** Starts each item's workflow; returns the ids of those started (or already running). */
+  async function startAll<T>(items: T[], startItem: (item: T) => Promise<void>, idOf: (item: T) => string, what: string): Promise<string[]> {
+    const results = await Promise.allSettled(items.map((item) => startItem(item)));
+    results.forEach((r, i) => {
+      if (r.status === 'rejected') deps.log.warn({ err: r.reason as Error, id: idOf(items[i]!) }, `could not start ${what} workflow; the relay will retry`);
+    });
+    return items.filter((_, i) => results[i]!.status === 'fulfilled').map(idOf);
+  }
+
   /** Starts the workflows of the given orders and marks them; returns how many started. */
   async function start(orders: OrderToStart[]): Promise<number> {
-    const results = await Promise.allSettled(orders.map((o) => startOne(o)));
-    const started = orders.filter((_, i) => results[i]!.status === 'fulfilled').map((o) => o.paymentOrderId);
-    results.forEach((r, i) => {
-      if (r.status === 'rejected') deps.log.warn({ err: r.reason as Error, paymentOrderId: orders[i]!.paymentOrderId }, 'could not start PaymentOrder workflow; the relay will retry');
-    });
+    const started = await startAll(orders, startOne, (o) => o.paymentOrderId, 'PaymentOrder');
     if (started.length > 0) {
       await db
         .update(paymentOrders)
@@ -117,8 +160,61 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
     return started.length;
   }
 
-  /** One sweep of the relay: unmarked orders older than `minAgeMs`, at most `batchMax`. */
+  /** Starts the RefundWorkflows of the given refunds and marks them; returns how many started. */
+  async function startRefunds(items: RefundToStart[]): Promise<number> {
+    const started = await startAll(items, startRefundOne, (r) => r.refundId, 'Refund');
+    if (started.length > 0) {
+      await db.update(refunds).set({ workflowStartedAt: sql`now()` }).where(and(inArray(refunds.id, started), isNull(refunds.workflowStartedAt)));
+    }
+    return started.length;
+  }
+
+  /**
+   * Tells these orders' workflows that the payment is cancelled. A workflow not started yet reads
+   * the request from Postgres at its first step; one that misses the signal, at its next.
+   */
+  async function signalCancel(paymentOrderIds: string[]): Promise<void> {
+    const results = await Promise.allSettled(paymentOrderIds.map((id) => client.workflow.getHandle(paymentOrderWorkflowId(id)).signal(cancelPaymentOrderSignal)));
+    const failed = results.filter((r) => r.status === 'rejected' && !(r.reason instanceof WorkflowNotFoundError));
+    if (failed.length > 0) throw new AggregateError(failed.map((r): unknown => (r as PromiseRejectedResult).reason), `${failed.length} cancel signal(s) failed`);
+  }
+
+  /** Cancellations requested a while ago on orders still open: signalled again (harmless if received). */
+  async function relayCancelsOnce(options: { minAgeMs: number; batchMax: number }): Promise<number> {
+    const rows = await db
+      .select({ id: paymentOrders.id })
+      .from(paymentOrders)
+      .where(and(sql`${paymentOrders.cancelRequestedAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`, inArray(paymentOrders.status, ['CAPTURE_REQUESTED', 'PENDING_CAPTURE'])))
+      .limit(options.batchMax);
+    if (rows.length > 0) await signalCancel(rows.map((r) => r.id));
+    return rows.length;
+  }
+
+  /** One sweep of the relay: unmarked orders and refunds, and cancellations not yet acted on, older than `minAgeMs`. */
   async function relayOnce(options: { minAgeMs: number; batchMax: number }): Promise<number> {
+    return (await relayOrdersOnce(options)) + (await relayRefundsOnce(options)) + (await relayCancelsOnce(options));
+  }
+
+  async function relayRefundsOnce(options: { minAgeMs: number; batchMax: number }): Promise<number> {
+    return db.transaction(async (tx) => {
+      const rows = await tx
+        .select({ refundId: refunds.id, paymentId: refunds.paymentId, paymentOrderId: refunds.paymentOrderId, sellerId: refunds.sellerId, amountMinor: refunds.amountMinor, currency: refunds.currency, pspCaptureId: paymentOrders.pspCaptureId })
+        .from(refunds)
+        .innerJoin(paymentOrders, eq(paymentOrders.id, refunds.paymentOrderId))
+        .where(and(isNull(refunds.workflowStartedAt), sql`${refunds.createdAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`))
+        .orderBy(refunds.createdAt)
+        .limit(options.batchMax)
+        .for('update', { of: refunds, skipLocked: true });
+      const items = rows.filter((r): r is typeof r & { pspCaptureId: string } => r.pspCaptureId !== null);
+      if (items.length === 0) return 0;
+      const started = await startAll(items, startRefundOne, (r) => r.refundId, 'Refund');
+      if (started.length > 0) await tx.update(refunds).set({ workflowStartedAt: sql`now()` }).where(inArray(refunds.id, started));
+      deps.log.info({ started: started.length, failed: items.length - started.length }, 'outbox relay started Refund workflows');
+      return started.length;
+    });
+  }
+
+  async function relayOrdersOnce(options: { minAgeMs: number; batchMax: number }): Promise<number> {
     return db.transaction(async (tx) => {
       const rows = await tx
         .select({
@@ -146,8 +242,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
         .for('update', { of: paymentOrders, skipLocked: true });
       const orders = rows.filter((r): r is typeof r & { pspAuthorizationId: string } => r.pspAuthorizationId !== null);
       if (orders.length === 0) return 0;
-      const results = await Promise.allSettled(orders.map((o) => startOne(o)));
-      const started = orders.filter((_, i) => results[i]!.status === 'fulfilled').map((o) => o.paymentOrderId);
+      const started = await startAll(orders, startOne, (o) => o.paymentOrderId, 'PaymentOrder');
       if (started.length > 0) await tx.update(paymentOrders).set({ workflowStartedAt: sql`now()` }).where(inArray(paymentOrders.id, started));
       deps.log.info({ started: started.length, failed: orders.length - started.length }, 'outbox relay started PaymentOrder workflows');
       return started.length;
@@ -174,5 +269,5 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
     };
   }
 
-  return { start, relayOnce, runRelay };
+  return { start, startRefunds, signalCancel, relayOnce, runRelay };
 }

@@ -20,6 +20,7 @@ import { createLedgerSignalActivities } from '../activities/ledger-signal.activi
 import { createPaymentOrderActivities } from '../activities/payment-order.activities';
 import { createPspActivities } from '../activities/psp.activities';
 import { createLedgerVerificationActivities } from '../activities/ledger-verification.activities';
+import { createRefundActivities } from '../activities/refund.activities';
 import { connectTemporalClient } from './client';
 import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
@@ -44,6 +45,7 @@ export function starterSettingsFromConfig(config: Config) {
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     backoff: backoffFromConfig(config),
     captureSafetyMarginMs: config.CAPTURE_AUTH_SAFETY_MARGIN_MS,
+    refundRetryWindowMs: config.REFUND_RETRY_WINDOW_S * 1_000,
     authValidityDefaultMs: config.AUTH_VALIDITY_DEFAULT_S * 1_000,
   };
 }
@@ -112,6 +114,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC, publishTimeoutMs: config.LEDGER_PUBLISH_TIMEOUT_MS }),
     ...createLedgerVerificationActivities({ db: dbHandle.db, graceMs: config.LEDGER_VERIFY_GRACE_MS }),
+    ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createIdempotencyActivities({ db: dbHandle.db }),
   };
 

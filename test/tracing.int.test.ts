@@ -14,6 +14,7 @@ import { createBalanceStore } from '../aggregator/balance-store';
 import { createApp } from '../api/app';
 import { createAuthenticator } from '../api/auth';
 import { createPaymentsService } from '../api/payments.service';
+import { createRefundsService } from '../api/refunds.service';
 import { createRateLimits } from '../api/rate-limit';
 import { createDb } from '../db/client';
 import { payments } from '../db/schema';
@@ -43,6 +44,7 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
   const app = createApp({
     auth: createAuthenticator(config),
     payments: createPaymentsService({ db, psp: withPspTelemetry(createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 })), startOrders: (o) => starter.start(o), leaseMs: 30_000, commissionBps: 0, retentionS: config.IDEMPOTENCY_KEY_RETENTION_S, log }),
+    refunds: createRefundsService({ db, leaseMs: 30_000, retentionS: config.IDEMPOTENCY_KEY_RETENTION_S, startRefunds: (r) => starter.startRefunds(r), signalCancel: (ids) => starter.signalCancel(ids), cancelWaitMs: 0, log }),
     balances: createBalanceStore({ redis, db, keyPrefix: `${uniqueId('trace')}:` }),
     checks: {},
     limits: createRateLimits({ redis, settings: { ...config, RATE_LIMIT_REDIS_PREFIX: `${uniqueId('trace')}:rl:` }, log }),

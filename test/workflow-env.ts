@@ -12,6 +12,7 @@ import { createLedgerActivities } from '../activities/ledger.activities';
 import { createLedgerSignalActivities } from '../activities/ledger-signal.activities';
 import { createPaymentOrderActivities } from '../activities/payment-order.activities';
 import { createPspActivities } from '../activities/psp.activities';
+import { createRefundActivities } from '../activities/refund.activities';
 import { createDb, type DbHandle } from '../db/client';
 import { createKafka, createLazyProducer, type LazyProducer } from '../kafka/client';
 import { createHttpPsp } from '../psp/http-psp.adapter';
@@ -62,6 +63,7 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
         ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }) }),
         ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
         ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
+        ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
       };
       const worker = await Worker.create({
         connection: env.nativeConnection,

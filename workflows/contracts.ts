@@ -6,11 +6,12 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { BackoffPolicy } from '../domain/backoff';
-import type { PaymentOrderStatus } from '../domain/payment-status';
+import type { PaymentOrderStatus, RefundStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
 
 export const paymentOrderWorkflowId = (paymentOrderId: string): string => `payment-order:${paymentOrderId}`;
 export const sellerLedgerWorkflowId = (sellerId: string): string => `seller-ledger:${sellerId}`;
+export const refundWorkflowId = (refundId: string): string => `refund:${refundId}`;
 
 export const SA_PAYMENT_ORDER_STATUS = defineSearchAttributeKey('PaymentOrderStatus', SearchAttributeType.KEYWORD);
 export const SA_SELLER_ID = defineSearchAttributeKey('SellerId', SearchAttributeType.KEYWORD);
@@ -19,7 +20,9 @@ export const SA_CAPTURE_ATTEMPTS = defineSearchAttributeKey('CaptureAttempts', S
 export const SA_LAST_PSP_ERROR_CODE = defineSearchAttributeKey('LastPspErrorCode', SearchAttributeType.KEYWORD);
 /** When the order's authorization lapses at the PSP; captures retry until shortly before it. */
 export const SA_AUTH_EXPIRES_AT = defineSearchAttributeKey('AuthExpiresAt', SearchAttributeType.DATETIME);
-export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_AUTH_EXPIRES_AT];
+/** A refund workflow's status (refunds also carry SellerId, PaymentId, LastPspErrorCode). */
+export const SA_REFUND_STATUS = defineSearchAttributeKey('RefundStatus', SearchAttributeType.KEYWORD);
+export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_AUTH_EXPIRES_AT, SA_REFUND_STATUS];
 
 export type PspError = { code: string; message: string };
 
@@ -55,7 +58,7 @@ export type PaymentOrderInput = {
   resume?: PaymentOrderResume;
 };
 
-export type PaymentOrderResume = { status: PaymentOrderStatus; attempts: number; lastPspError: PspError | null; unknownOutcomes: number; holdReported: boolean };
+export type PaymentOrderResume = { status: PaymentOrderStatus; attempts: number; lastPspError: PspError | null; unknownOutcomes: number; holdReported: boolean; cancelRequested?: boolean };
 
 export type PaymentOrderView = {
   paymentOrderId: string;
@@ -75,6 +78,42 @@ export type PaymentOrderView = {
 };
 
 export const paymentOrderStateQuery = defineQuery<PaymentOrderView>('paymentOrderState');
+
+/**
+ * "The payment is being cancelled": the order stops retrying and voids its share instead of
+ * capturing, unless the PSP captured it first. Carries nothing: Postgres records the request
+ * (`cancel_requested_at`), and every step of the workflow reads it back, so a lost signal is
+ * caught at the next step.
+ */
+export const cancelPaymentOrderSignal = defineSignal<[]>('cancelPaymentOrder');
+
+export type RefundInput = {
+  refundId: string;
+  paymentId: string;
+  paymentOrderId: string;
+  sellerId: string;
+  amountMinor: string;
+  currency: string;
+  /** The PSP's id of the capture refunded. */
+  pspCaptureId: string;
+  backoff: BackoffPolicy;
+  /** How long refund attempts go on before a refund the PSP definitively did not make is failed. */
+  retryWindowMs: number;
+  resume?: { attempts: number; lastPspError: PspError | null; unknownOutcomes: number; deadlineMs: number; lastAttemptMs: number };
+};
+
+export type RefundView = {
+  refundId: string;
+  status: RefundStatus;
+  attempts: number;
+  lastPspError: PspError | null;
+  unknownOutcomes: number;
+  pspRefundId?: string;
+  nextAttemptAt: string | null;
+  retryDeadline: string;
+};
+
+export const refundStateQuery = defineQuery<RefundView>('refundState');
 
 /** A ledger fact as it travels in a signal. */
 export type LedgerFactPayload = {

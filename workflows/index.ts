@@ -3,3 +3,4 @@ export { paymentOrderWorkflow } from './payment-order.workflow';
 export { sellerLedgerWorkflow } from './seller-ledger.workflow';
 export { ledgerVerificationWorkflow } from './ledger-verification.workflow';
 export { idempotencyKeysPurgeWorkflow } from './idempotency-keys-purge.workflow';
+export { refundWorkflow } from './refund.workflow';

@@ -19,11 +19,17 @@
  * A capture that retries for days keeps its history short with continue-as-new (when the server
  * suggests it, between attempts), carrying its attempts, last error and unknown-outcome count.
  *
+ * Cancellation (`cancelPaymentOrder`, recorded in Postgres): the order stops retrying - a capture
+ * already sent is waited for, never taken back - and voids its share; the PSP decides the race:
+ * captured first means CAPTURED (the payment then needs a refund), voided means VOIDED with
+ * AUTH_RELEASE.
+ *
  * Workflows started before this version have no `capture-bounded-by-authorization` marker in
  * their history and finish on the old code (payment-order.legacy.ts).
  */
 import {
   ActivityFailure,
+  condition,
   continueAsNew,
   log,
   patched,
@@ -37,6 +43,7 @@ import type { PaymentOrderStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
 import type { CaptureOutcome, VoidOutcome } from '../psp/psp.port';
 import {
+  cancelPaymentOrderSignal,
   paymentOrderStateQuery,
   SA_CAPTURE_ATTEMPTS,
   SA_LAST_PSP_ERROR_CODE,
@@ -80,6 +87,11 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
     nextAttemptAt: null,
   };
   setHandler(paymentOrderStateQuery, () => view);
+  // Cancellation: Postgres records it (every step reads it back); the signal only makes it prompt.
+  let cancelRequested = resume?.cancelRequested ?? false;
+  setHandler(cancelPaymentOrderSignal, () => {
+    cancelRequested = true;
+  });
 
   // The AUTH_HOLD fact travels with the first outcome (one ledger wake-up per order on the happy
   // path).
@@ -111,7 +123,8 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
       commissionBps: input.commissionBps,
       ...(entryType === 'CAPTURE' && pspCaptureId ? { metadata: { pspCaptureId } } : {}),
     }));
-    await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError, ...(pspCaptureId ? { pspCaptureId } : {}) }, ledgerFacts });
+    const result = await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError, ...(pspCaptureId ? { pspCaptureId } : {}) }, ledgerFacts });
+    if (result.cancelRequested === true) cancelRequested = true;
   };
 
   const captured = async (captureId: string) => {
@@ -121,16 +134,20 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
     return view;
   };
 
-  /** Waits `delayMs` before the next PSP call, then continues as new if the server suggests it. */
-  const pause = async (delayMs: number) => {
+  /**
+   * Waits `delayMs` before the next PSP call (a cancellation ends the wait of a capture retry, not
+   * of a void retry), then continues as new if the server suggests it.
+   */
+  const pause = async (delayMs: number, untilCancelled: boolean) => {
     view.retryDelaysMs.push(delayMs);
     if (view.retryDelaysMs.length > RETRY_DELAYS_KEPT) view.retryDelaysMs.shift();
     view.nextAttemptAt = new Date(Date.now() + delayMs).toISOString();
-    if (delayMs > 0) await sleep(delayMs);
+    if (delayMs > 0 && untilCancelled) await condition(() => cancelRequested, delayMs);
+    else if (delayMs > 0) await sleep(delayMs);
     if (workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof paymentOrderWorkflow>({
         ...input,
-        resume: { status: view.status, attempts: view.attempts, lastPspError: view.lastPspError, unknownOutcomes: view.unknownOutcomes ?? 0, holdReported },
+        resume: { status: view.status, attempts: view.attempts, lastPspError: view.lastPspError, unknownOutcomes: view.unknownOutcomes ?? 0, holdReported, cancelRequested },
       });
     }
   };
@@ -160,10 +177,10 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
   };
 
   /**
-   * The only way to CAPTURE_FAILED: void this order's share and let the PSP decide. Retried until
-   * the PSP gives a definitive answer.
+   * The only way to CAPTURE_FAILED (or, when the payment is cancelled, VOIDED): void this order's
+   * share and let the PSP decide. Retried until the PSP gives a definitive answer.
    */
-  const failThroughVoid = async (reason: PspError): Promise<PaymentOrderView> => {
+  const failThroughVoid = async (reason: PspError, ending: 'CAPTURE_FAILED' | 'VOIDED' = 'CAPTURE_FAILED'): Promise<PaymentOrderView> => {
     view.nextAttemptAt = null;
     for (let voidAttempt = 1; ; voidAttempt++) {
       let outcome: VoidOutcome;
@@ -175,8 +192,9 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
       }
       if (outcome.kind === 'already_captured') return captured(outcome.captureId);
       if (outcome.kind === 'voided' || outcome.kind === 'expired') {
-        log.warn('capture failed; authorization share released', { paymentOrderId: input.paymentOrderId, code: reason.code, attempts: view.attempts });
-        await transition('CAPTURE_FAILED', reason, 'AUTH_RELEASE');
+        if (ending === 'VOIDED') log.info('payment order voided (payment cancelled)', { paymentOrderId: input.paymentOrderId, attempts: view.attempts });
+        else log.warn('capture failed; authorization share released', { paymentOrderId: input.paymentOrderId, code: reason.code, attempts: view.attempts });
+        await transition(ending, ending === 'VOIDED' ? view.lastPspError : reason, 'AUTH_RELEASE');
         return view;
       }
       if (outcome.kind === 'rejected') {
@@ -186,7 +204,7 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
           const found = await psp.lookupCapture({ paymentOrderId: input.paymentOrderId });
           if (found.kind === 'captured') return captured(found.captureId);
           if (found.kind === 'not_found' || found.kind === 'rejected') {
-            await transition('CAPTURE_FAILED', reason, 'AUTH_RELEASE');
+            await transition(ending, ending === 'VOIDED' ? view.lastPspError : reason, 'AUTH_RELEASE');
             return view;
           }
         } catch (err) {
@@ -194,13 +212,14 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
         }
       }
       log.info('void not confirmed yet; retrying', { paymentOrderId: input.paymentOrderId, outcome: outcome.kind, voidAttempt });
-      await pause(equalJitterDelayMs(voidAttempt, input.backoff, Math.random));
+      await pause(equalJitterDelayMs(voidAttempt, input.backoff, Math.random), false);
     }
   };
 
   if (resume === undefined) await transition('CAPTURE_REQUESTED', null);
 
   for (;;) {
+    if (cancelRequested) return failThroughVoid({ code: 'CANCELLED', message: 'the payment was cancelled' }, 'VOIDED');
     if (Date.now() >= deadlineMs) {
       const last = view.lastPspError ? `; last PSP error ${view.lastPspError.code}: ${view.lastPspError.message}` : '';
       return failThroughVoid({ code: CAPTURE_WINDOW_CLOSED, message: `no capture before the authorization's expiry (${view.authExpiresAt}) minus the safety margin${last}`.slice(0, 400) });
@@ -215,6 +234,6 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
     }
     await transition('PENDING_CAPTURE', error);
     const delayMs = Math.min(equalJitterDelayMs(view.attempts, input.backoff, Math.random), Math.max(deadlineMs - Date.now(), 0));
-    await pause(delayMs);
+    await pause(delayMs, true);
   }
 }
