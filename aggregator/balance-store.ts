@@ -283,6 +283,48 @@ export function createBalanceStore(deps: { redis: Redis; db: Database; keyPrefix
     return views;
   }
 
+  type SnapshotRow = { currency: string; balance_minor: string; last_posting_id: string; last_entry_id: string; as_of: Date | string };
+
+  /** Combines Redis (read first) and the snapshots; a currency whose two do not agree is listed in `unresolved`. */
+  function combineViews(accountCode: string, fromRedis: Map<string, RedisView>, snapshotOf: Map<string, SnapshotRow>): { views: Map<string, BalanceView>; unresolved: Set<string> } {
+    const views = new Map<string, BalanceView>();
+    const unresolved = new Set<string>();
+    for (const currency of new Set([...snapshotOf.keys(), ...fromRedis.keys()])) {
+      const s = snapshotOf.get(currency);
+      const r = fromRedis.get(currency);
+      const combined = r ? combineBalance(s ? { balanceMinor: BigInt(s.balance_minor), lastPostingId: BigInt(s.last_posting_id) } : undefined, r) : undefined;
+      if (combined === undefined) {
+        unresolved.add(currency);
+        continue;
+      }
+      const useRedis = !s || BigInt(s.last_posting_id) < r!.watermark;
+      views.set(currency, { accountCode, currency, balanceMinor: combined, lastAppliedEntryId: useRedis ? r!.entry : s.last_entry_id, asOf: useRedis ? r!.asOf : iso(s.as_of) });
+    }
+    return { views, unresolved };
+  }
+
+  async function snapshotsOf(sellerId: string, accountCode: string): Promise<Map<string, SnapshotRow>> {
+    const snapshots = await db.execute<SnapshotRow>(
+      sql`select currency, balance_minor::text, last_posting_id::text, last_entry_id, as_of from account_balances where stream_id = ${sellerId} and account_code = ${accountCode}`,
+    );
+    return new Map(snapshots.rows.map((s) => [s.currency, s]));
+  }
+
+  /**
+   * What the aggregator has applied for a seller, from Redis and the snapshots only (no fallback
+   * to postings): its stream state and, per currency, the balance, or null where Redis and the
+   * snapshot disagree. For checks (tests, the benchmark); merchants read readSellerBalances.
+   */
+  async function appliedBalances(sellerId: string): Promise<{ state: StreamState; balances: Map<string, bigint | null> }> {
+    const accountCode = merchantPayable(sellerId);
+    const state = await streamState(sellerId);
+    const fromRedis = await onRedis(() => readRedisBalances(sellerId, accountCode));
+    const { views, unresolved } = combineViews(accountCode, fromRedis ?? new Map<string, RedisView>(), await onPostgres(() => snapshotsOf(sellerId, accountCode)));
+    const balances = new Map<string, bigint | null>([...views].map(([currency, v]) => [currency, v.balanceMinor]));
+    for (const currency of unresolved) balances.set(currency, null);
+    return { state, balances };
+  }
+
   /** Balances of the accounts a seller owns (its MERCHANT_PAYABLE account, per currency). */
   async function readSellerBalances(sellerId: string): Promise<BalanceView[]> {
     const accountCode = merchantPayable(sellerId);
@@ -292,56 +334,44 @@ export function createBalanceStore(deps: { redis: Redis; db: Database; keyPrefix
     } catch {
       fromRedis = undefined; // Redis unavailable: answer from Postgres alone
     }
-    const snapshots = await db.execute<{ currency: string; balance_minor: string; last_posting_id: string; last_entry_id: string; as_of: Date | string }>(
-      sql`select currency, balance_minor::text, last_posting_id::text, last_entry_id, as_of from account_balances where stream_id = ${sellerId} and account_code = ${accountCode}`,
-    );
-    const snapshotOf = new Map(snapshots.rows.map((s) => [s.currency, s]));
-    const views = new Map<string, BalanceView>();
-    const fromPostgres = new Set<string>();
-    for (const currency of new Set([...snapshotOf.keys(), ...(fromRedis?.keys() ?? [])])) {
-      const s = snapshotOf.get(currency);
-      const r = fromRedis?.get(currency);
-      const combined = r ? combineBalance(s ? { balanceMinor: BigInt(s.balance_minor), lastPostingId: BigInt(s.last_posting_id) } : undefined, r) : undefined;
-      if (combined === undefined) {
-        fromPostgres.add(currency);
-        continue;
-      }
-      const useRedis = !s || BigInt(s.last_posting_id) < r!.watermark;
-      views.set(currency, { accountCode, currency, balanceMinor: combined, lastAppliedEntryId: useRedis ? r!.entry : s.last_entry_id, asOf: useRedis ? r!.asOf : iso(s.as_of) });
-    }
+    const snapshotOf = await snapshotsOf(sellerId, accountCode);
+    const { views, unresolved: fromPostgres } = fromRedis ? combineViews(accountCode, fromRedis, snapshotOf) : { views: new Map<string, BalanceView>(), unresolved: new Set<string>() };
     if (fromRedis === undefined || fromPostgres.size > 0) {
-      // The truth, straight from the ledger: snapshot plus every posting above its watermark.
-      const rows = await db.execute<{ currency: string; debits: string; credits: string; entry: string | null; as_of: Date | string | null }>(sql`
-        select p.currency,
-               coalesce(sum(p.amount_minor) filter (where p.direction = 'DEBIT'), 0)::text as debits,
-               coalesce(sum(p.amount_minor) filter (where p.direction = 'CREDIT'), 0)::text as credits,
-               (array_agg(p.journal_entry_id order by p.id desc))[1] as entry,
-               max(je.created_at) as as_of
-          from postings p
-          join journal_entries je on je.id = p.journal_entry_id
-          left join account_balances b on b.account_code = p.account_code and b.currency = p.currency and b.stream_id = je.seller_id
-         where p.account_code = ${accountCode} and je.seller_id = ${sellerId} and p.id > coalesce(b.last_posting_id, 0)
-         group by p.currency`);
-      const tails = new Map(rows.rows.map((r) => [r.currency, r]));
-      const wanted = fromRedis === undefined ? new Set([...snapshotOf.keys(), ...tails.keys()]) : fromPostgres;
-      for (const currency of wanted) {
-        const s = snapshotOf.get(currency);
-        const t = tails.get(currency);
-        if (!s && !t) continue;
-        const tail = t ? netOf(accountCode, t.debits, t.credits) : 0n;
-        views.set(currency, {
+      // The truth, straight from the ledger: snapshot plus every posting above its watermark, in
+      // one statement (one snapshot: a fold committing in between cannot drop or double postings).
+      const rows = await db.execute<{ currency: string; balance_minor: string | null; last_entry_id: string | null; as_of: Date | string | null; debits: string | null; credits: string | null; entry: string | null; tail_as_of: Date | string | null }>(sql`
+        with snap as (
+          select currency, balance_minor, last_posting_id, last_entry_id, as_of from account_balances where stream_id = ${sellerId} and account_code = ${accountCode}
+        ), tail as (
+          select p.currency,
+                 coalesce(sum(p.amount_minor) filter (where p.direction = 'DEBIT'), 0)::text as debits,
+                 coalesce(sum(p.amount_minor) filter (where p.direction = 'CREDIT'), 0)::text as credits,
+                 (array_agg(p.journal_entry_id order by p.id desc))[1] as entry,
+                 max(je.created_at) as as_of
+            from postings p
+            join journal_entries je on je.id = p.journal_entry_id
+            left join snap b on b.currency = p.currency
+           where p.account_code = ${accountCode} and je.seller_id = ${sellerId} and p.id > coalesce(b.last_posting_id, 0)
+           group by p.currency
+        )
+        select coalesce(s.currency, t.currency) as currency, s.balance_minor::text, s.last_entry_id, s.as_of, t.debits, t.credits, t.entry, t.as_of as tail_as_of
+          from snap s full join tail t on t.currency = s.currency`);
+      for (const row of rows.rows) {
+        if (fromRedis !== undefined && !fromPostgres.has(row.currency)) continue;
+        const tail = row.debits !== null ? netOf(accountCode, row.debits, row.credits ?? '0') : 0n;
+        views.set(row.currency, {
           accountCode,
-          currency,
-          balanceMinor: BigInt(s?.balance_minor ?? '0') + tail,
-          lastAppliedEntryId: t?.entry ?? s!.last_entry_id,
-          asOf: iso(t?.as_of ?? s!.as_of),
+          currency: row.currency,
+          balanceMinor: BigInt(row.balance_minor ?? '0') + tail,
+          lastAppliedEntryId: row.entry ?? row.last_entry_id ?? '',
+          asOf: iso((row.tail_as_of ?? row.as_of)!),
         });
       }
     }
     return [...views.values()].sort((a, b) => a.currency.localeCompare(b.currency));
   }
 
-  return { apply, streamState, prepareStreamRebuild, commitStreamRebuild, healStream, stoppedStreams, stoppedCount, foldOne, foldDirty, readSellerBalances };
+  return { apply, streamState, prepareStreamRebuild, commitStreamRebuild, healStream, stoppedStreams, stoppedCount, foldOne, foldDirty, readSellerBalances, appliedBalances };
 }
 
 export type BalanceStore = ReturnType<typeof createBalanceStore>;
