@@ -17,7 +17,7 @@
  * Redis and Postgres errors of the apply itself are thrown (tagged by dependency) for the caller
  * to retry: an outage blocks, it never skips.
  */
-import { deltasOf, parseLedgerMessage } from '../ledger/balances';
+import { deltasOf, parseLedgerMessage, type BalanceDelta } from '../ledger/balances';
 import type { LedgerEntriesRecordedEvent } from '../ledger/events';
 import type { Logger } from '../observability/logger';
 import type { BalanceStore } from './balance-store';
@@ -42,9 +42,9 @@ export function createApplier(deps: { store: BalanceStore; log: Logger }) {
     }
   }
 
-  async function applyEvent(event: LedgerEntriesRecordedEvent): Promise<AppliedMessage> {
+  async function applyEvent(event: LedgerEntriesRecordedEvent, deltas: Map<string, BalanceDelta> = deltasOf(event)): Promise<AppliedMessage> {
     const streamId = event.aggregateId;
-    const input = { streamId, sequence: event.sequence, occurredAt: event.occurredAt, deltas: deltasOf(event) };
+    const input = { streamId, sequence: event.sequence, occurredAt: event.occurredAt, deltas };
     const postings = event.data.entries.reduce((n, e) => n + e.postings.length, 0);
     let rebuilt = false;
     const done = (outcome: AppliedMessage['outcome'], applied: number): AppliedMessage => {
@@ -78,7 +78,7 @@ export function createApplier(deps: { store: BalanceStore; log: Logger }) {
       metrics.events.inc({ outcome: 'legacy-ignored' });
       return { outcome: 'legacy-ignored', streamId: message.streamId, sequence: null, postings: 0, rebuilt: false };
     }
-    return applyEvent(message.event);
+    return applyEvent(message.event, message.deltas);
   }
 
   return { applyMessage, applyEvent };

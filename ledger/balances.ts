@@ -21,7 +21,8 @@ export class PoisonMessageError extends Error {
 /** Postgres `bigint` and Redis integers are signed 64-bit: nothing outside this range is money we can hold. */
 export const INT64_MAX = 9_223_372_036_854_775_807n;
 
-const decimal = z.string().regex(/^(0|[1-9][0-9]{0,18})$/, 'must be a decimal string of at most 19 digits').refine((v) => v.length < 19 || (v.length === 19 && v <= INT64_MAX.toString()), 'must fit a signed 64-bit integer');
+/** At most 19 digits; the check that it fits 64 bits is made once, in the loop below, where it is a BigInt anyway. */
+const decimal = z.string().regex(/^(0|[1-9][0-9]{0,18})$/, 'must be a decimal string of at most 19 digits');
 const eventSchema = z.object({
   eventId: z.string().min(1).max(512),
   eventType: z.literal('LedgerEntriesRecorded'),
@@ -62,7 +63,7 @@ const eventSchema = z.object({
  * events carried a sequence). The aggregator ignores the latter: it rebuilds each stream from
  * Postgres before applying anything to it, and Postgres already holds what such an event says.
  */
-export type LedgerMessage = { kind: 'event'; event: LedgerEntriesRecordedEvent } | { kind: 'legacy'; eventId: string; streamId: string };
+export type LedgerMessage = { kind: 'event'; event: LedgerEntriesRecordedEvent; deltas: Map<string, BalanceDelta> } | { kind: 'legacy'; eventId: string; streamId: string };
 
 /** Parses and validates a message value; anything invalid is a poison message (and only that). */
 export function parseLedgerMessage(value: Buffer | string | null): LedgerMessage {
@@ -80,23 +81,20 @@ export function parseLedgerMessage(value: Buffer | string | null): LedgerMessage
   }
   const { sequence, ...rest } = parsed.data;
   if (rest.aggregateId !== rest.data.sellerId) throw new PoisonMessageError('aggregateId differs from data.sellerId');
-  const perBalance = new Map<string, bigint>();
   for (const entry of rest.data.entries) {
     const net = new Map<string, bigint>();
     for (const p of entry.postings) {
       const owner = sellerOfAccount(p.accountCode);
       if (owner !== undefined && owner !== rest.aggregateId) throw new PoisonMessageError(`posting to ${p.accountCode} in the stream of ${rest.aggregateId}`);
-      net.set(p.currency, (net.get(p.currency) ?? 0n) + (p.direction === 'DEBIT' ? BigInt(p.amountMinor) : -BigInt(p.amountMinor)));
-      const key = encodeBalanceKey({ accountCode: p.accountCode, currency: p.currency, streamId: rest.aggregateId });
-      const sum = (perBalance.get(key) ?? 0n) + signedAmount(p.accountCode, p.direction, BigInt(p.amountMinor));
-      // One event's effect on one balance is added with one 64-bit increment.
-      if (sum > INT64_MAX || sum < -INT64_MAX) throw new PoisonMessageError(`the postings to ${p.accountCode} ${p.currency} overflow a 64-bit integer`);
-      perBalance.set(key, sum);
+      const amount = BigInt(p.amountMinor);
+      if (amount > INT64_MAX || BigInt(p.postingId) > INT64_MAX) throw new PoisonMessageError(`posting ${p.postingId} of ${p.accountCode}: a value does not fit a signed 64-bit integer`);
+      net.set(p.currency, (net.get(p.currency) ?? 0n) + (p.direction === 'DEBIT' ? amount : -amount));
     }
-    if ([...net.values()].some((n) => n !== 0n)) throw new PoisonMessageError(`entry ${entry.journalEntryId} does not balance`);
+    for (const n of net.values()) if (n !== 0n) throw new PoisonMessageError(`entry ${entry.journalEntryId} does not balance`);
   }
   if (sequence === undefined) return { kind: 'legacy', eventId: rest.eventId, streamId: rest.aggregateId };
-  return { kind: 'event', event: { ...rest, sequence } };
+  const event = { ...rest, sequence };
+  return { kind: 'event', event, deltas: deltasOf(event) };
 }
 
 export type BalanceKey = { accountCode: string; currency: string; streamId: string };
@@ -126,7 +124,10 @@ export const encodeStreamId = (streamId: string): string => JSON.stringify(strea
 /** One event's effect on one balance: the signed sum of its postings, the highest posting id, the entry of that posting. */
 export type BalanceDelta = { sumMinor: bigint; lastPostingId: bigint; lastEntryId: string };
 
-/** The event's postings summed per balance key (keys in first-seen order). */
+/**
+ * The event's postings summed per balance key (keys in first-seen order). Each sum is added to
+ * Redis with one 64-bit increment, so a sum that does not fit makes the event poison.
+ */
 export function deltasOf(event: LedgerEntriesRecordedEvent): Map<string, BalanceDelta> {
   const byKey = new Map<string, BalanceDelta>();
   for (const entry of event.data.entries) {
@@ -140,6 +141,7 @@ export function deltasOf(event: LedgerEntriesRecordedEvent): Map<string, Balance
         continue;
       }
       seen.sumMinor += signed;
+      if (seen.sumMinor > INT64_MAX || seen.sumMinor < -INT64_MAX) throw new PoisonMessageError(`the postings to ${p.accountCode} ${p.currency} overflow a 64-bit integer`);
       if (postingId > seen.lastPostingId) {
         seen.lastPostingId = postingId;
         seen.lastEntryId = entry.journalEntryId;
