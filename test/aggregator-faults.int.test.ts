@@ -152,6 +152,13 @@ describe('balance aggregator: outages block and never skip, gaps stop one stream
       expect(during.members.map((m) => m.memberId)).toEqual(before.members.map((m) => m.memberId));
       expect(during.members[0]!.partitions.length).toBe(3);
       expect(await metric('aggregator_blocked')).toBe(1);
+      // The group's committed offset has not moved past the blocked message.
+      const blockedAt = readFileSync(aggregator.logFile, 'utf8').split('\n').filter((l) => l.includes('"reason":"READONLY"') && l.includes('dependency unavailable')).map((l) => JSON.parse(l) as { partition: number; offset: string })[0]!;
+      const admin = kafka.admin();
+      await admin.connect();
+      const committed = (await admin.fetchOffsets({ groupId: group, topics: [topic] }))[0]!.partitions.find((p) => p.partition === blockedAt.partition)!;
+      await admin.disconnect();
+      expect(Number(committed.offset)).toBeLessThanOrEqual(Number(blockedAt.offset));
       await redis.admin.call('REPLICAOF', 'NO', 'ONE');
       await waitFor('the consumer unblocked', async () => (await metric('aggregator_blocked')) === 0, 20_000, 200);
 
