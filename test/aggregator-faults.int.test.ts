@@ -321,6 +321,21 @@ describe('balance aggregator: outages block and never skip, gaps stop one stream
       return { applied: state.applied, stopped: state.stoppedAt !== null, balance: balances.get('EUR'), truth: await postingsSum(streamId) };
     };
 
+    test('with Redis unreachable, a merchant\'s balance is read from Postgres', async () => {
+      const s = awkwardSeller('no-redis');
+      await ledger.commit(s, 1_234);
+      await ledger.commit(s, 4_321);
+      // Configured as the API configures its client: no offline queue, so a command fails at once.
+      const dead = new Redis({ host: '127.0.0.1', port: await freePort(), lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+      dead.on('error', () => undefined);
+      try {
+        const offline = createBalanceStore({ redis: dead, db: handle.db, keyPrefix: ownPrefix });
+        expect((await offline.readSellerBalances(s)).map((b) => [b.accountCode, b.currency, b.balanceMinor])).toEqual([[`MERCHANT_PAYABLE.${s}`, 'EUR', await postingsSum(s)]]);
+      } finally {
+        dead.disconnect();
+      }
+    });
+
     test('a rebuild prepared before another rebuild and a fold cannot overwrite them (fenced)', async () => {
       const s = awkwardSeller('fence');
       for (const amount of [1_000, 2_000, 3_000, 4_000]) await ledger.commit(s, amount);
