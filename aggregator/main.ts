@@ -1,7 +1,7 @@
 /**
- * The balance aggregator process: consumes LedgerEntriesRecorded, keeps hot deltas in Redis and
- * folds them into Postgres snapshots every AGGREGATOR_SNAPSHOT_INTERVAL_MS. Several instances may
- * run in one consumer group.
+ * The balance aggregator process: consumes LedgerEntriesRecorded (consumer.ts), keeps hot deltas
+ * in Redis, rebuilds stopped streams from Postgres (healer.ts) and folds deltas into Postgres
+ * snapshots every AGGREGATOR_SNAPSHOT_INTERVAL_MS. Several instances may run in one consumer group.
  */
 import express from 'express';
 import { Redis } from 'ioredis';
@@ -11,8 +11,11 @@ import { createDb } from '../db/client';
 import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
 import { probeRouter } from '../observability/readiness';
+import { createApplier } from './applier';
 import { createBalanceStore } from './balance-store';
 import { createAggregatorConsumer } from './consumer';
+import { startHealer } from './healer';
+import { metrics } from './metrics';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -23,9 +26,15 @@ async function main(): Promise<void> {
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const store = createBalanceStore({ redis, db, keyPrefix: config.BALANCE_REDIS_PREFIX });
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-aggregator` });
-  const consumer = createAggregatorConsumer({ kafka, store, log, options: { topic: config.LEDGER_TOPIC, groupId: config.AGGREGATOR_GROUP_ID, applyAttemptsMax: config.AGGREGATOR_APPLY_ATTEMPTS_MAX } });
+  const applier = createApplier({ store, log });
+  const consumer = createAggregatorConsumer({
+    kafka,
+    applier,
+    log,
+    options: { topic: config.LEDGER_TOPIC, groupId: config.AGGREGATOR_GROUP_ID, retryBaseMs: config.AGGREGATOR_RETRY_BASE_MS, retryCapMs: config.AGGREGATOR_RETRY_CAP_MS },
+  });
 
-  // Consumer lag, read from Kafka at scrape time.
+  // Read from Kafka and Redis at scrape time.
   new Gauge({
     name: 'aggregator_consumer_lag',
     help: 'Messages of the ledger topic not yet committed by this consumer group',
@@ -33,9 +42,16 @@ async function main(): Promise<void> {
       this.set(await consumer.lag().catch(() => Number.NaN));
     },
   });
+  new Gauge({
+    name: 'aggregator_stream_gaps',
+    help: 'Streams stopped at a sequence gap (or otherwise waiting to be rebuilt from Postgres); never skipped',
+    async collect() {
+      this.set(await store.stoppedCount().catch(() => Number.NaN));
+    },
+  });
 
-  await store.ensureEpoch().catch((err: unknown) => log.warn({ err }, 'balance epoch not ready yet; the consumer will retry'));
   await consumer.start();
+  const stopHealer = startHealer({ store, log, intervalMs: config.AGGREGATOR_HEAL_INTERVAL_MS });
 
   let folding = false;
   const snapshotTimer = setInterval(() => {
@@ -43,6 +59,12 @@ async function main(): Promise<void> {
     folding = true;
     store
       .foldDirty()
+      .then(({ conflicts }) => {
+        for (const name of conflicts) {
+          metrics.foldConflicts.inc();
+          log.error({ balance: name }, 'the Postgres snapshot is not where Redis says; the stream is stopped and rebuilt from Postgres');
+        }
+      })
       .catch((err: unknown) => log.warn({ err }, 'snapshot pass failed; it will run again'))
       .finally(() => (folding = false));
   }, config.AGGREGATOR_SNAPSHOT_INTERVAL_MS);
@@ -63,6 +85,7 @@ async function main(): Promise<void> {
 
   const shutdown = () => {
     clearInterval(snapshotTimer);
+    stopHealer();
     server.close();
     void consumer
       .stop()

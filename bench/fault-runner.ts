@@ -18,6 +18,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
@@ -48,6 +49,17 @@ const kill9 = (name: string) => {
     if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err; // already gone
   }
 };
+
+/** A local port nothing listens on (bound, then released). */
+const unusedPort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
 
 type FaultContext = { config: ReturnType<typeof loadConfigOrExit>; kafkaDownS: number; pspOutageS: number; redisReadonlyS: number; sellers: string[] };
 /** `sellers`: how many distinct sellers the load spreads over (1 = one hot seller). */
@@ -88,6 +100,40 @@ const FAULTS: Fault[] = [
       await redis.flushall();
       redis.disconnect();
       await restart('redis', 2_000);
+    },
+  },
+  {
+    // A managed Redis failing over: the node the aggregator talks to turns replica (of an address
+    // nobody answers) and answers READONLY to every write for --redis-readonly-s (30 s). The aggregator must block and
+    // retry, never dead-letter; reads fall back to Postgres where needed.
+    name: 'redis-readonly',
+    inject: async ({ config, redisReadonlyS }) => {
+      const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+      try {
+        await redis.call('REPLICAOF', '127.0.0.1', String(await unusedPort()));
+        await sleep(redisReadonlyS * 1_000);
+      } finally {
+        await redis.call('REPLICAOF', 'NO', 'ONE');
+        redis.disconnect();
+      }
+    },
+  },
+  {
+    // Redis out of memory with no eviction for 10 s: every write answers OOM.
+    name: 'redis-oom',
+    inject: async ({ config }) => {
+      const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+      const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
+      const [, limit] = (await redis.config('GET', 'maxmemory')) as [string, string];
+      try {
+        await redis.config('SET', 'maxmemory-policy', 'noeviction');
+        await redis.config('SET', 'maxmemory', '1');
+        await sleep(10_000);
+      } finally {
+        await redis.config('SET', 'maxmemory', limit);
+        await redis.config('SET', 'maxmemory-policy', policy);
+        redis.disconnect();
+      }
     },
   },
   {
@@ -133,21 +179,6 @@ const FAULTS: Fault[] = [
     name: 'kafka-down-hot-seller',
     sellers: 1,
     inject: ({ kafkaDownS }) => restart('kafka', kafkaDownS * 1_000),
-  },
-  {
-    // Redis answers READONLY (as after a managed failover) for a while: the aggregator must block
-    // and retry, never dead-letter or skip.
-    name: 'redis-readonly',
-    inject: async ({ config, redisReadonlyS }) => {
-      const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-      try {
-        await redis.call('REPLICAOF', '127.0.0.1', '9');
-        await sleep(redisReadonlyS * 1_000);
-      } finally {
-        await redis.call('REPLICAOF', 'NO', 'ONE');
-        redis.disconnect();
-      }
-    },
   },
 ];
 

@@ -131,7 +131,11 @@ export const configSchema = z.object({
   AGGREGATOR_METRICS_PORT: int(0, 65535).default(9465),
   AGGREGATOR_GROUP_ID: z.string().min(1).default('balance-aggregator'),
   AGGREGATOR_SNAPSHOT_INTERVAL_MS: int(100, 3_600_000).default(5_000),
-  AGGREGATOR_APPLY_ATTEMPTS_MAX: int(1, 100).default(5),
+  /** Backoff of a message blocked on an outage (Redis, Postgres, Kafka): retried until it succeeds. */
+  AGGREGATOR_RETRY_BASE_MS: int(10, 60_000).default(200),
+  AGGREGATOR_RETRY_CAP_MS: int(10, 600_000).default(10_000),
+  /** How often stopped streams (a sequence gap) are retried: rebuilt from Postgres. */
+  AGGREGATOR_HEAL_INTERVAL_MS: int(100, 600_000).default(2_000),
   BALANCE_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('payorch:bal:'),
 
   OTEL_TRACES_ENABLED: bool.default(false),
@@ -182,6 +186,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   }
   if (config.CAPTURE_BACKOFF_CAP_MS < config.CAPTURE_BACKOFF_BASE_MS) {
     throw new ConfigError('invalid configuration:\n  CAPTURE_BACKOFF_CAP_MS: must be >= CAPTURE_BACKOFF_BASE_MS');
+  }
+  if (config.AGGREGATOR_RETRY_CAP_MS < config.AGGREGATOR_RETRY_BASE_MS) {
+    throw new ConfigError('invalid configuration:\n  AGGREGATOR_RETRY_CAP_MS: must be >= AGGREGATOR_RETRY_BASE_MS');
   }
   return config;
 }

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel, Partitioners } from 'kafkajs';
 import { Client } from 'pg';
 import { createDb } from '../db/client';
 import { createBalanceStore } from '../aggregator/balance-store';
@@ -146,46 +146,111 @@ describe('merchant balances', () => {
     }
   });
 
-  test('after Redis loses its data, reads still equal the sum of postings, and the aggregator rebuilds and goes on', async () => {
+  test('after Redis loses its data, reads still equal the sum of postings, and the aggregator rebuilds the stream from Postgres and goes on', async () => {
     const s = uniqueId('flush');
     await waitFinal([await checkout([{ sellerId: s, quantity: 2_500 }]), await checkout([{ sellerId: s, quantity: 1_500 }])]);
     await expectBalance(s, payable([2_500, 1_500]));
     const redis = new Redis(config().REDIS_URL);
+    const { db, pool } = createDb({ url: config().DATABASE_URL, poolMax: 1, applicationName: 'flush-test' });
+    const store = createBalanceStore({ redis, db, keyPrefix: config().BALANCE_REDIS_PREFIX });
+    const lastSeq = async () => Number((await pg.query<{ s: string }>(`select coalesce(max(last_seq), 0)::text as s from ledger_streams where stream_id = $1`, [s])).rows[0]!.s);
     try {
       await redis.flushall();
-      expect(await quantityOf(s)).toBe(await postingsSum(s)); // straight after the flush
+      expect(await store.streamState(s)).toEqual({ known: false, applied: 0, stoppedAt: null });
+      expect(await quantityOf(s)).toBe(await postingsSum(s)); // straight after the flush, from Postgres
       await waitFinal([await checkout([{ sellerId: s, quantity: 1_000 }])]);
-      // Reads are right at once (from Postgres while Redis is empty) and stay right after the
-      // aggregator, woken by the new events, has rebuilt Redis from Postgres.
+      // The next event of the stream finds it unknown to Redis: the aggregator rebuilds it from
+      // Postgres (everything up to Postgres's last sequence) and applies from there.
+      await waitFor('the stream rebuilt in Redis', async () => {
+        const state = await store.streamState(s);
+        return state.known && state.stoppedAt === null && state.applied === (await lastSeq());
+      }, 30_000, 100);
       await expectBalance(s, payable([2_500, 1_500, 1_000]));
-      await waitFor('the aggregator to rebuild Redis', async () => (await redis.exists(`${config().BALANCE_REDIS_PREFIX}epoch`)) === 1, 30_000, 100);
-      await expectBalance(s, payable([2_500, 1_500, 1_000]));
+      const applied = await store.appliedBalances(s);
+      expect(applied.balances.get('EUR')).toBe(BigInt(payable([2_500, 1_500, 1_000])));
       expect(await quantityOf(s)).toBe(await postingsSum(s));
     } finally {
       redis.disconnect();
+      await pool.end();
     }
   });
 
-  test('two aggregator instances in one group produce the same balances as one', async () => {
+  test('seller ids with |, :, braces, spaces and non-ASCII each get their own balance, folded under their own account and stream', async () => {
+    const base = uniqueId('key');
+    const [a, b] = [`${base}|USD|x`, `${base} {ü}: 東京`];
+    await waitFinal([await checkout([{ sellerId: a, quantity: 1_111 }, { sellerId: b, quantity: 2_222 }]), await checkout([{ sellerId: a, quantity: 333 }])]);
+    await expectBalance(a, payable([1_111, 333]));
+    await expectBalance(b, payable([2_222]));
+    expect((await balanceOf(a)).json.balances).toEqual([expect.objectContaining({ accountCode: `MERCHANT_PAYABLE.${a}`, balance: { quantity: payable([1_111, 333]), currency: 'EUR' } })]);
+    const folded = async () =>
+      (await pg.query<{ account_code: string; currency: string; stream_id: string; balance_minor: string }>(
+        `select account_code, currency, stream_id, balance_minor::text from account_balances where stream_id = any($1) and account_code like 'MERCHANT\\_PAYABLE.%' order by stream_id desc`,
+        [[a, b]],
+      )).rows;
+    await waitFor('the snapshot job to fold both', async () => (await folded()).length === 2 && (await folded()).every((r) => Number(r.balance_minor) === (r.stream_id === a ? payable([1_111, 333]) : payable([2_222]))), 15_000, 200);
+    expect(await folded()).toEqual([
+      { account_code: `MERCHANT_PAYABLE.${a}`, currency: 'EUR', stream_id: a, balance_minor: String(payable([1_111, 333])) },
+      { account_code: `MERCHANT_PAYABLE.${b}`, currency: 'EUR', stream_id: b, balance_minor: String(payable([2_222])) },
+    ]);
+  });
+
+  test('two aggregator instances in one group share the partitions, each applies its share, and the balances equal one instance\'s', async () => {
+    const topic = config().LEDGER_TOPIC;
+    const group = config().AGGREGATOR_GROUP_ID;
+    const kafka = new Kafka({ clientId: 'pair-test', brokers: config().KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const partitionCount = (await admin.fetchTopicOffsets(topic)).length;
+    // Sellers chosen so that every partition carries one (the ledger's producer uses kafkajs's default partitioner).
+    const partitionOf = Partitioners.DefaultPartitioner();
+    const metadata = Array.from({ length: partitionCount }, (_, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+    const byPartition = new Map<number, string>();
+    while (byPartition.size < partitionCount) {
+      const candidate = uniqueId('pair');
+      const p = partitionOf({ topic, partitionMetadata: metadata, message: { key: candidate, value: null } });
+      if (!byPartition.has(p)) byPartition.set(p, candidate);
+    }
+    const sellers = [...byPartition.values()];
+    const metricsOf = async (port: number) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? Number.NaN);
+      return { assigned: value(/^aggregator_assigned_partitions (\S+)$/m), applied: value(/^aggregator_events_total\{outcome="applied"\} (\S+)$/m) };
+    };
     const port = await freePort();
     const second = await startService({ name: 'aggregator-2', entry: 'aggregator/main.ts', root: ROOT, logDir: path.join(DATA_DIR, 'logs', 'test'), port, env: { ...testEnv().env, AGGREGATOR_METRICS_PORT: String(port) } });
     try {
-      const sellers = Array.from({ length: 6 }, () => uniqueId('pair'));
+      // Both instances are members of the run's group, each holding partitions, together all of them.
+      const shares = await waitFor('both instances to hold partitions', async () => {
+        const g = (await admin.describeGroups([group])).groups[0]!;
+        if (g.state !== 'Stable' || g.members.length !== 2) return undefined;
+        const parts = g.members.map((m) => AssignerProtocol.MemberAssignment.decode(m.memberAssignment)?.assignment[topic] ?? []);
+        return parts.every((p) => p.length > 0) && new Set(parts.flat()).size === partitionCount ? parts : undefined;
+      }, 60_000, 500);
+      const firstPort = config().AGGREGATOR_METRICS_PORT;
+      await waitFor('each instance to report its assignment', async () => {
+        const [one, two] = [await metricsOf(firstPort), await metricsOf(port)];
+        return one.assigned + two.assigned === partitionCount && one.assigned > 0 && two.assigned > 0;
+      }, 30_000, 200);
+      expect(shares.map((p) => p.length).sort((x, y) => x - y)).toEqual([(await metricsOf(firstPort)).assigned, (await metricsOf(port)).assigned].sort((x, y) => x - y));
+      const appliedBefore = [(await metricsOf(firstPort)).applied, (await metricsOf(port)).applied];
+
       const amounts = new Map(sellers.map((s) => [s, [] as number[]]));
       const ids: string[] = [];
-      for (let i = 0; i < 12; i++) {
-        const orders = [sellers[i % 6]!, sellers[(i + 1) % 6]!].map((sellerId, j) => ({ sellerId, quantity: 100 + i * 10 + j }));
+      for (let i = 0; i < 2 * sellers.length; i++) {
+        const orders = [sellers[i % sellers.length]!, sellers[(i + 1) % sellers.length]!].map((sellerId, j) => ({ sellerId, quantity: 100 + i * 10 + j }));
         orders.forEach((o) => amounts.get(o.sellerId)!.push(o.quantity));
         ids.push(await checkout(orders));
       }
       await waitFinal(ids);
       for (const s of sellers) await expectBalance(s, payable(amounts.get(s)!));
       for (const s of sellers) expect(await quantityOf(s)).toBe(await postingsSum(s));
-      // Both instances hold partitions of the topic.
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-      expect(metrics).toMatch(/aggregator_events_total/);
+      // Both applied events of these checkouts: each seller's partition has an owner, and both own some.
+      const appliedAfter = [(await metricsOf(firstPort)).applied, (await metricsOf(port)).applied];
+      expect(appliedAfter[0]!).toBeGreaterThan(appliedBefore[0]!);
+      expect(appliedAfter[1]!).toBeGreaterThan(appliedBefore[1]!);
     } finally {
       await stopService(second);
+      await admin.disconnect();
     }
   });
 
