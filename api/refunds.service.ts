@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
+import { constraintOf } from '../db/errors';
 import { paymentOrders, payments, refunds } from '../db/schema';
 import { moneyToJson } from '../domain/money';
 import { FINAL_ORDER_STATUSES, type PaymentOrderStatus } from '../domain/payment-status';
@@ -92,8 +93,15 @@ export function createRefundsService(deps: RefundsServiceDeps) {
             refundableAmount: { quantity: Number(refundable), currency: order.currency },
           });
         }
-        // The row is locked, and the CHECK constraint would refuse an over-reservation anyway.
-        await tx.update(paymentOrders).set({ refundReservedMinor: sql`${paymentOrders.refundReservedMinor} + ${amountMinor}`, updatedAt: sql`now()` }).where(eq(paymentOrders.id, order.id));
+        // The row is locked; the CHECK constraint refuses an over-reservation even if it were not.
+        await tx
+          .update(paymentOrders)
+          .set({ refundReservedMinor: sql`${paymentOrders.refundReservedMinor} + ${amountMinor}`, updatedAt: sql`now()` })
+          .where(eq(paymentOrders.id, order.id))
+          .catch((err: unknown) => {
+            if (constraintOf(err) !== 'payment_orders_refunds_within_amount') throw err;
+            throw new Problem(422, 'refund-exceeds-captured', 'Refund exceeds what can be refunded', 'Refunds requested at the same moment already take what this one asks for.');
+          });
         const refundId = randomUUID();
         const [row] = await tx
           .insert(refunds)

@@ -17,3 +17,10 @@ export function isDataRejection(err: unknown): boolean {
 }
 
 export const isUniqueViolation = (err: unknown): boolean => pgErrorCode(err) === '23505';
+
+/** The constraint a violation names (Postgres reports it), if any. */
+export function constraintOf(err: unknown): string | undefined {
+  const e = err as { constraint?: unknown; cause?: { constraint?: unknown } };
+  const name = e.constraint ?? e.cause?.constraint;
+  return typeof name === 'string' ? name : undefined;
+}
