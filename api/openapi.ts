@@ -2,7 +2,7 @@
  * The OpenAPI 3.1 document served at /openapi.json. It describes exactly the routes of
  * api/app.ts; a test checks that every documented path answers and every route is documented.
  */
-import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES } from '../domain/payment-status';
+import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES } from '../domain/payment-status';
 import { READ_VIEWS } from './ownership';
 import { PAYMENT_TOKEN_PATTERN } from './payment.validation';
 
@@ -94,6 +94,96 @@ export const openApiDocument = {
         },
       },
     },
+    '/api/v1/payments/{paymentId}/cancel': {
+      post: {
+        operationId: 'cancelPayment',
+        summary: 'Cancel a payment before capture: void every order not yet captured',
+        description:
+          "Requires payments:write and an Idempotency-Key (same semantics as checkout). Each order not yet final is told to stop; it voids its share of the authorization at the PSP, which decides the race with a capture already sent: voided orders end VOIDED (with AUTH_RELEASE), captured ones stay CAPTURED (they need refunds). The answer waits up to CANCEL_WAIT_MS for the outcomes; `cancellation` lists the orders voided, captured, failed, and still pending (poll the payment).",
+        parameters: [
+          { name: 'paymentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+          { name: 'Idempotency-Key', in: 'header', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } },
+        ],
+        responses: {
+          '202': {
+            description: 'The cancellation is recorded; the payment as it stands, with what happened to each order.',
+            headers: { Location: { schema: { type: 'string' } }, 'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } }, ...rateLimitHeaders },
+            content: {
+              'application/json': {
+                schema: {
+                  allOf: [
+                    { $ref: '#/components/schemas/Payment' },
+                    {
+                      type: 'object',
+                      required: ['cancellation'],
+                      properties: {
+                        cancellation: {
+                          type: 'object',
+                          required: ['voided', 'captured', 'failed', 'pending'],
+                          properties: Object.fromEntries(['voided', 'captured', 'failed', 'pending'].map((k) => [k, { type: 'array', items: { type: 'string', format: 'uuid' } }])),
+                        },
+                      },
+                    },
+                  ],
+                },
+              },
+            },
+          },
+          '400': problemResponse('Missing or invalid Idempotency-Key.'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token lacks payments:write.'),
+          '404': problemResponse('No payment has this id.'),
+          '409': problemResponse('Nothing is left to cancel (every order is final), or the same key is in flight.'),
+          '422': problemResponse('The Idempotency-Key was used for another request.'),
+          '429': tooManyRequests,
+        },
+      },
+    },
+    '/api/v1/payments/{paymentId}/refunds': {
+      post: {
+        operationId: 'createRefund',
+        summary: 'Refund (part of) a captured PaymentOrder',
+        description:
+          'Requires refunds:write and an Idempotency-Key (same semantics as checkout). Partial and repeated refunds are allowed; refunds succeeded and in flight never exceed what the order captured (enforced by a database constraint under concurrency). A RefundWorkflow refunds at the PSP: REFUND_REQUESTED -> REFUNDED | REFUND_FAILED.',
+        parameters: [
+          { name: 'paymentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } },
+          { name: 'Idempotency-Key', in: 'header', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } },
+        ],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/CreateRefundRequest' } } } },
+        responses: {
+          '202': {
+            description: 'Recorded; the refund runs at the PSP.',
+            headers: { Location: { schema: { type: 'string' }, description: '/api/v1/refunds/{refundId}' }, 'Idempotent-Replayed': { schema: { type: 'string', enum: ['true'] } }, ...rateLimitHeaders },
+            content: { 'application/json': { schema: { $ref: '#/components/schemas/Refund' } } },
+          },
+          '400': problemResponse('Invalid body (every violated rule listed) or a currency other than the order\'s.'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token lacks refunds:write.'),
+          '404': problemResponse('No payment has this id, or it has no order with this paymentOrderId.'),
+          '409': problemResponse('The order is not CAPTURED, or the same key is in flight.'),
+          '422': {
+            description: 'The amount exceeds what can still be refunded (problem type ending refund-exceeds-captured, with refundableAmount), or the key was used for another request.',
+            content: { 'application/problem+json': { schema: { allOf: [problem, { type: 'object', properties: { refundableAmount: { $ref: '#/components/schemas/Money' } } }] } } },
+          },
+          '429': tooManyRequests,
+        },
+      },
+    },
+    '/api/v1/refunds/{refundId}': {
+      get: {
+        operationId: 'getRefund',
+        summary: 'A refund and its status',
+        description: 'Readable with payments:read, payments:write or refunds:write; a seller token reads the refunds of its own orders only (another seller\'s is 404, as an unknown id).',
+        parameters: [{ name: 'refundId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        responses: {
+          '200': { description: 'The refund.', headers: rateLimitHeaders, content: { 'application/json': { schema: { $ref: '#/components/schemas/Refund' } } } },
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('Neither a seller token nor a read scope.'),
+          '404': problemResponse('No refund has this id (for this reader).'),
+          '429': tooManyRequests,
+        },
+      },
+    },
     '/api/v1/sellers/{sellerId}/balance': {
       get: {
         operationId: 'getSellerBalance',
@@ -180,6 +270,35 @@ export const openApiDocument = {
         },
       },
       PaymentOrderStatus: { type: 'string', enum: [...PAYMENT_ORDER_STATUSES] },
+      RefundStatus: { type: 'string', enum: [...REFUND_STATUSES] },
+      CreateRefundRequest: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['paymentOrderId', 'amount'],
+        properties: {
+          paymentOrderId: { type: 'string', format: 'uuid' },
+          amount: { $ref: '#/components/schemas/Money' },
+          reason: { type: 'string', minLength: 1, maxLength: 500 },
+        },
+      },
+      Refund: {
+        type: 'object',
+        required: ['refundId', 'paymentId', 'paymentOrderId', 'sellerId', 'amount', 'status', 'attempts', 'lastPspError', 'pspRefundId', 'createdAt', 'updatedAt'],
+        properties: {
+          refundId: { type: 'string', format: 'uuid' },
+          paymentId: { type: 'string', format: 'uuid' },
+          paymentOrderId: { type: 'string', format: 'uuid' },
+          sellerId: { type: 'string' },
+          amount: { $ref: '#/components/schemas/Money' },
+          status: { $ref: '#/components/schemas/RefundStatus' },
+          reason: { type: 'string' },
+          attempts: { type: 'integer', minimum: 0 },
+          lastPspError: { type: ['string', 'null'] },
+          pspRefundId: { type: ['string', 'null'] },
+          createdAt: { type: 'string', format: 'date-time' },
+          updatedAt: { type: 'string', format: 'date-time' },
+        },
+      },
       PaymentStatus: { type: 'string', enum: [...PAYMENT_STATUSES] },
       PaymentAccepted: {
         type: 'object',
@@ -233,6 +352,10 @@ export const openApiDocument = {
                 captureAttempts: { type: 'integer', minimum: 0 },
                 lastPspError: { type: ['string', 'null'] },
                 pspCaptureId: { type: ['string', 'null'], description: "The PSP's id of the capture, once captured." },
+                refundedAmount: { $ref: '#/components/schemas/Money', description: 'Refunds that succeeded.' },
+                refundableAmount: { $ref: '#/components/schemas/Money', description: 'What can still be refunded (captured minus refunds succeeded or in flight).' },
+                refunds: { type: 'array', items: { $ref: '#/components/schemas/Refund' } },
+                cancelRequestedAt: { type: 'string', format: 'date-time' },
                 updatedAt: { type: 'string', format: 'date-time' },
               },
             },

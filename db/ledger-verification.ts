@@ -53,6 +53,28 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
     ],
     orderEntriesCheck('CAPTURED', { holds: 1, captures: 1, releases: 0 }),
     orderEntriesCheck('CAPTURE_FAILED', { holds: 1, captures: 0, releases: 1 }),
+    orderEntriesCheck('VOIDED', { holds: 1, captures: 0, releases: 1 }),
+    [
+      'every REFUNDED refund has its REFUND entry, for its amount; no other refund has one',
+      sql`select r.id as refund_id, r.status, je.id as entry_id from refunds r left join journal_entries je on je.id = 'REFUND:' || r.id::text
+           where ((r.status = 'REFUNDED' and r.updated_at < now() - make_interval(secs => ${options.graceMs / 1000}) and (je.id is null
+                   or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'CREDIT') <> r.amount_minor))
+              or (r.status <> 'REFUNDED' and je.id is not null))
+             and ${options.paymentIds ? sql`r.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}`,
+    ],
+    [
+      "every order's refunds stay within its capture, and its refunded total is the sum of its REFUNDED refunds",
+      sql`select po.id as payment_order_id, po.amount_minor::text, po.refunded_minor::text, po.refund_reserved_minor::text,
+                 coalesce(sum(r.amount_minor) filter (where r.status = 'REFUNDED'), 0)::text as refunded,
+                 coalesce(sum(r.amount_minor) filter (where r.status <> 'REFUND_FAILED'), 0)::text as reserved
+            from payment_orders po left join refunds r on r.payment_order_id = po.id
+           where ${scope}
+           group by po.id
+          having coalesce(sum(r.amount_minor) filter (where r.status = 'REFUNDED'), 0) <> po.refunded_minor
+              or coalesce(sum(r.amount_minor) filter (where r.status <> 'REFUND_FAILED'), 0) <> po.refund_reserved_minor
+              or po.refund_reserved_minor > po.amount_minor
+              or (po.refund_reserved_minor > 0 and po.status <> 'CAPTURED')`,
+    ],
     [
       'no order of a DECLINED payment has any entry',
       sql`select je.id from journal_entries je join payment_orders po on po.id = je.payment_order_id join payments p on p.id = po.payment_id where p.status = 'DECLINED' and ${scope}`,

@@ -44,9 +44,9 @@ async function main(): Promise<void> {
       select po.id as payment_order_id, po.payment_id, po.seller_id, po.amount_minor::text, po.currency, po.commission_bps, t.entry_type, po.psp_capture_id
         from payment_orders po
         cross join lateral (values ('AUTH_HOLD'), ('CAPTURE'), ('AUTH_RELEASE')) as t(entry_type)
-       where ((t.entry_type = 'AUTH_HOLD' and po.status in ('PENDING_CAPTURE', 'CAPTURED', 'CAPTURE_FAILED'))
+       where ((t.entry_type = 'AUTH_HOLD' and po.status in ('PENDING_CAPTURE', 'CAPTURED', 'CAPTURE_FAILED', 'VOIDED'))
            or (t.entry_type = 'CAPTURE' and po.status = 'CAPTURED')
-           or (t.entry_type = 'AUTH_RELEASE' and po.status = 'CAPTURE_FAILED'))
+           or (t.entry_type = 'AUTH_RELEASE' and po.status in ('CAPTURE_FAILED', 'VOIDED')))
          and po.updated_at < now() - ${settled}
          and not exists (select 1 from journal_entries je where je.id = t.entry_type || ':' || po.id::text)
          and not exists (select 1 from ledger_facts f where f.id = t.entry_type || ':' || po.id::text)
