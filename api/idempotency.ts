@@ -55,6 +55,12 @@ export type IdempotentCommand = {
   paymentId: string;
   /** Where a completed response points (its Location header), from its body. */
   locationOf: (status: number, body: Record<string, unknown>) => string | undefined;
+  /**
+   * What a failed attempt leaves: 'keep' the key (and its payment id) for the retry - a checkout,
+   * whose PSP authorization may have happened under that id - or 'forget' it, for commands with no
+   * effect outside their transaction (a refused refund leaves nothing behind, not even its key).
+   */
+  onFailure: 'keep' | 'forget';
 };
 
 export function createIdempotency(deps: { db: Database; leaseMs: number; retentionS: number }) {
@@ -116,8 +122,8 @@ export function createIdempotency(deps: { db: Database; leaseMs: number; retenti
 
   /**
    * Runs a command under its key: claim, run (whose transaction calls `complete`), and on failure
-   * give the key back at once (keeping its payment id) so the client's retry proceeds instead of
-   * waiting out the lease. If the lease ran out and another request with the key completed it
+   * give the key back at once (kept with its payment id, or forgotten: `onFailure`) so the client's
+   * retry proceeds instead of waiting out the lease. If the lease ran out and another request with the key completed it
    * first, that request's response is replayed.
    */
   async function run(cmd: IdempotentCommand, command: (paymentId: string) => Promise<HttpOutcome>): Promise<HttpOutcome> {
@@ -131,11 +137,8 @@ export function createIdempotency(deps: { db: Database; leaseMs: number; retenti
         if (row?.status === 'COMPLETED') return replay(cmd, row);
         throw inFlight();
       }
-      await db
-        .update(idempotencyKeys)
-        .set({ lockedUntil: sql`now()` })
-        .where(and(keyWhere(cmd.principal, cmd.key), eq(idempotencyKeys.status, 'IN_FLIGHT')))
-        .catch(() => undefined);
+      const mine = and(keyWhere(cmd.principal, cmd.key), eq(idempotencyKeys.status, 'IN_FLIGHT'), eq(idempotencyKeys.requestHash, cmd.hash));
+      await (cmd.onFailure === 'forget' ? db.delete(idempotencyKeys).where(mine) : db.update(idempotencyKeys).set({ lockedUntil: sql`now()` }).where(mine)).catch(() => undefined);
       throw err;
     }
   }

@@ -51,7 +51,7 @@ export function createPaymentsService(deps: PaymentsServiceDeps) {
   const locationOf = (status: number, body: Record<string, unknown>) => (status === 202 ? `/api/v1/payments/${String(body.paymentId)}` : undefined);
 
   async function createPayment(cmd: CreatePaymentCommand): Promise<HttpOutcome> {
-    const command = { principal: cmd.principal.subject, key: cmd.idempotencyKey, hash: requestHash(cmd.body), paymentId: randomUUID(), locationOf };
+    const command = { principal: cmd.principal.subject, key: cmd.idempotencyKey, hash: requestHash(cmd.body), paymentId: randomUUID(), locationOf, onFailure: 'keep' as const };
     return idempotency.run(command, (paymentId) => proceed(cmd, paymentId, command));
   }
 

@@ -70,6 +70,7 @@ export function createRefundsService(deps: RefundsServiceDeps) {
       hash: requestHash({ operation: 'refund', paymentId: cmd.paymentId, body: cmd.body }),
       paymentId: cmd.paymentId,
       locationOf: (status: number, body: Record<string, unknown>) => (status === 202 ? `/api/v1/refunds/${String(body.refundId)}` : undefined),
+      onFailure: 'forget' as const,
     };
     let toStart: RefundToStart | undefined;
     const outcome = await idempotency.run(command, () =>
@@ -139,6 +140,7 @@ export function createRefundsService(deps: RefundsServiceDeps) {
       hash: requestHash({ operation: 'cancel', paymentId: cmd.paymentId }),
       paymentId: cmd.paymentId,
       locationOf: (status: number) => (status === 202 ? `/api/v1/payments/${cmd.paymentId}` : undefined),
+      onFailure: 'forget' as const,
     };
     return idempotency.run(command, async () => {
       // 1. Record the request (idempotent: a takeover after a crash repeats it harmlessly).

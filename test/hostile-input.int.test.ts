@@ -66,12 +66,16 @@ const httpRequest = (method: string, path: string, headers: Record<string, strin
 describe('hostile input catalogue', () => {
   let jwt: string;
   let pg: Client;
-  /** A real payment of two other sellers, made by another client. */
+  /** A real payment of two other sellers, made by another client (captured), and one still capturing. */
   let othersPaymentId: string;
+  let capturedOrderId: string;
+  let otherCapturedOrderId: string;
+  let pendingPaymentId: string;
+  let pendingOrderId: string;
   const cases: Case[] = [];
 
   beforeAll(async () => {
-    jwt = await token({ sub: SUB, scope: 'payments:write payments:read' });
+    jwt = await token({ sub: SUB, scope: 'payments:write payments:read refunds:write' });
     pg = new Client({ connectionString: testConfig().DATABASE_URL });
     await pg.connect();
     const created = await fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, {
@@ -80,7 +84,31 @@ describe('hostile input catalogue', () => {
       body: JSON.stringify({ ...body(), buyerId: 'setup-buyer', orderId: `setup-${Date.now()}`, paymentOrders: [{ sellerId: 'owner-a', amount: { quantity: 1000, currency: 'EUR' } }, { sellerId: 'owner-b', amount: { quantity: 2000, currency: 'EUR' } }] }),
     });
     expect(created.status).toBe(202);
-    othersPaymentId = ((await created.json()) as { paymentId: string }).paymentId;
+    const createdBody = (await created.json()) as { paymentId: string; paymentOrders: Array<{ paymentOrderId: string }> };
+    othersPaymentId = createdBody.paymentId;
+    [capturedOrderId, otherCapturedOrderId] = createdBody.paymentOrders.map((o) => o.paymentOrderId) as [string, string];
+    const pending = await fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await token({ sub: 'hostile-setup', scope: 'payments:write' })}`, 'content-type': 'application/json', 'idempotency-key': `setup-pending-${Date.now()}` },
+      body: JSON.stringify({ ...body(), buyerId: 'setup-buyer', orderId: `setup-pending-${Date.now()}`, paymentOrders: [{ sellerId: 'owner-c', amount: { quantity: 3000, currency: 'EUR' } }], paymentMethod: { token: 'tok_capture_retry_100000' } }),
+    });
+    const pendingBody = (await pending.json()) as { paymentId: string; paymentOrders: Array<{ paymentOrderId: string }> };
+    [pendingPaymentId, pendingOrderId] = [pendingBody.paymentId, pendingBody.paymentOrders[0]!.paymentOrderId];
+    // Refunds need a captured order: wait (bounded) for the setup payment's captures.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const { rows } = await pg.query<{ n: number }>(`select count(*)::int as n from payment_orders where payment_id = $1 and status = 'CAPTURED'`, [othersPaymentId]);
+      if (rows[0]!.n === 2) break;
+      if (Date.now() > deadline) throw new Error('the setup payment was not captured within 30 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // One real refund by another client, so that its key can be reused with another body below.
+    const first = await fetch(`${testEnv().apiBaseUrl}/api/v1/payments/${othersPaymentId}/refunds`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await token({ sub: 'hostile-reuser', scope: 'refunds:write' })}`, 'content-type': 'application/json', 'idempotency-key': 'hostile-reused-key' },
+      body: JSON.stringify({ paymentOrderId: otherCapturedOrderId, amount: { quantity: 1, currency: 'EUR' }, reason: 'hostile-reuse-first' }),
+    });
+    expect(first.status).toBe(202);
   });
   afterAll(async () => {
     await pg.end();
@@ -193,6 +221,32 @@ describe('hostile input catalogue', () => {
   add('wrong scope for a checkout', 403, async () => post(json(body()), { authorization: `Bearer ${await token({ sub: SUB, scope: 'balances:read' })}` }));
   add("a seller reading another seller's balance", 403, async () => get('/api/v1/sellers/someone-else/balance', await token({ sub: SUB, scope: '', sellerId: 'hostile-seller' })));
   add('/sellers/me/balance without a seller claim', 403, () => get('/api/v1/sellers/me/balance'));
+  // Cancel and refunds.
+  const refund = (payload: unknown, options: { paymentId?: string; headers?: Record<string, string> } = {}) =>
+    fetch(`${testEnv().apiBaseUrl}/api/v1/payments/${options.paymentId ?? othersPaymentId}/refunds`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json', 'idempotency-key': `hostile-${Math.random().toString(36).slice(2)}`, ...options.headers },
+      body: typeof payload === 'string' ? payload : json(payload),
+    }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') === 'nosniff' }));
+  const refundOf = (quantity: unknown, currency: unknown = 'EUR', paymentOrderId?: string) => ({ paymentOrderId: paymentOrderId ?? capturedOrderId, amount: { quantity, currency } });
+  add('refund above the refundable amount', 422, () => refund(refundOf(1_001)));
+  add('refund of an order not captured', 409, () => refund(refundOf(10, 'EUR', pendingOrderId), { paymentId: pendingPaymentId }));
+  add('refund in another currency', 400, () => refund(refundOf(10, 'USD')));
+  add('refund of zero', 400, () => refund(refundOf(0)));
+  add('negative refund', 400, () => refund(refundOf(-10)));
+  add('fractional refund', 400, () => refund(refundOf(10.5)));
+  add('refund quantity in exponent form', 400, () => refund(`{"paymentOrderId":"${capturedOrderId}","amount":{"quantity":1e1,"currency":"EUR"}}`));
+  add('refund of an unknown paymentOrderId', 404, () => refund(refundOf(10, 'EUR', '00000000-0000-4000-8000-000000000000')));
+  add("refund of another payment's order", 404, () => refund(refundOf(10, 'EUR', pendingOrderId)));
+  add('refund with an unknown field', 400, () => refund({ ...refundOf(10), refundAll: true }));
+  add('refund without refunds:write', 403, async () => refund(refundOf(10), { headers: { authorization: `Bearer ${await token({ sub: SUB, scope: 'payments:write payments:read' })}` } }));
+  add('refund key reused with another amount', 422, async () =>
+    refund({ paymentOrderId: otherCapturedOrderId, amount: { quantity: 2, currency: 'EUR' }, reason: 'hostile-reuse-first' }, { headers: { authorization: `Bearer ${await token({ sub: 'hostile-reuser', scope: 'refunds:write' })}`, 'idempotency-key': 'hostile-reused-key' } }),
+  );
+  add('cancel of a payment with nothing left to cancel', 409, () =>
+    fetch(`${testEnv().apiBaseUrl}/api/v1/payments/${othersPaymentId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'idempotency-key': `hostile-${Math.random().toString(36).slice(2)}` } }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') === 'nosniff' })),
+  );
+  add('refund read of an unknown id', 404, () => get('/api/v1/refunds/00000000-0000-4000-8000-000000000000'));
   add('unknown route', 404, () => get('/api/v1/admin'));
   add('unsupported method on payments', 404, () => fetch(`${testEnv().apiBaseUrl}/api/v1/payments`, { method: 'DELETE', headers: { authorization: `Bearer ${jwt}` } }).then(async (r) => (await r.arrayBuffer(), { status: r.status, contentType: r.headers.get('content-type'), nosniff: r.headers.get('x-content-type-options') === 'nosniff' })));
 
@@ -213,5 +267,10 @@ describe('hostile input catalogue', () => {
       [SUB],
     );
     expect(persisted.rows[0]).toEqual({ payments: 0, keys: 0 });
+    // The only refund is the setup's own; nothing was reserved by a refused refund.
+    const refunds = await pg.query<{ reason: string | null }>('select reason from refunds where payment_id in ($1, $2)', [othersPaymentId, pendingPaymentId]);
+    expect(refunds.rows).toEqual([{ reason: 'hostile-reuse-first' }]);
+    const reserved = await pg.query<{ r: string }>('select sum(refund_reserved_minor)::text as r from payment_orders where payment_id in ($1, $2)', [othersPaymentId, pendingPaymentId]);
+    expect(reserved.rows[0]!.r).toBe('1');
   }, 120_000);
 });
