@@ -32,6 +32,7 @@ test('the committed histories cover each workflow type and path', () => {
     // The current PaymentOrder: captured; unknown -> lookup -> captured; unknown with the lookup
     // failing too -> retried with the same key; rejected -> void; retries until the window
     // closes -> void; long retries continuing as new (each resumed run too).
+    'payment-order-v2-cancelled-voided.json',
     'payment-order-v2-captured.json',
     'payment-order-v2-rejected-voided.json',
     'payment-order-v2-retries-continued-as-new-run-2.json',
@@ -42,6 +43,10 @@ test('the committed histories cover each workflow type and path', () => {
     'payment-order-v2-unknown-lookup-failing-retried.json',
     'payment-order-v2-window-closed-voided-run-2.json',
     'payment-order-v2-window-closed-voided.json',
+    // Refunds: refunded; unknown -> lookup -> refunded; rejected -> failed.
+    'refund-refunded.json',
+    'refund-rejected-failed.json',
+    'refund-unknown-lookup-refunded.json',
     'seller-ledger-continue-as-new.json',
     // The previous ledger's run taken over by the current code, and the run it handed over to.
     'seller-ledger-v1-handover-run-2.json',

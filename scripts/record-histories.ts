@@ -25,13 +25,16 @@ import { createLedgerSignalActivities } from '../activities/ledger-signal.activi
 import { createLedgerVerificationActivities } from '../activities/ledger-verification.activities';
 import { createPaymentOrderActivities } from '../activities/payment-order.activities';
 import { createPspActivities } from '../activities/psp.activities';
+import { createRefundActivities } from '../activities/refund.activities';
 import { loadConfigOrExit } from '../config/config';
 import { createDb } from '../db/client';
+import { eq, sql } from 'drizzle-orm';
 import { insertLedgerFacts } from '../db/ledger-facts';
+import { paymentOrders, refunds } from '../db/schema';
 import { createKafka, createLazyProducer } from '../kafka/client';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { seedAuthorizedPayment } from '../test/fixtures';
-import { ALL_SEARCH_ATTRIBUTES, ledgerFactsSignal, ledgerWakeSignal, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
+import { ALL_SEARCH_ATTRIBUTES, cancelPaymentOrderSignal, ledgerFactsSignal, ledgerWakeSignal, refundWorkflowId, type RefundInput, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
 
 const ROOT = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,6 +66,20 @@ const startOrder = (ctx: Context, input: PaymentOrderInput) =>
   ctx.client.workflow.start('paymentOrderWorkflow', { taskQueue: ctx.taskQueue, workflowId: paymentOrderWorkflowId(input.paymentOrderId), args: [input] });
 
 const upgradeSeller = (ctx: Context) => `history-upgrade-${ctx.tag}`;
+
+/** Captures an order of `token`, records a refund of `amountMinor` as the API does, and starts its workflow. */
+async function refundOf(ctx: Context, token: string, amountMinor: bigint): Promise<WorkflowHandle> {
+  const order = await ctx.seed(token);
+  await (await startOrder(ctx, order)).result();
+  const [row] = await ctx.db.select({ pspCaptureId: paymentOrders.pspCaptureId }).from(paymentOrders).where(eq(paymentOrders.id, order.paymentOrderId));
+  const refundId = randomUUID();
+  await ctx.db.transaction(async (tx) => {
+    await tx.update(paymentOrders).set({ refundReservedMinor: sql`${paymentOrders.refundReservedMinor} + ${amountMinor}` }).where(eq(paymentOrders.id, order.paymentOrderId));
+    await tx.insert(refunds).values({ id: refundId, paymentId: order.paymentId, paymentOrderId: order.paymentOrderId, sellerId: order.sellerId, amountMinor, currency: order.currency, status: 'REFUND_REQUESTED' });
+  });
+  const input: RefundInput = { refundId, paymentId: order.paymentId, paymentOrderId: order.paymentOrderId, sellerId: order.sellerId, amountMinor: amountMinor.toString(), currency: order.currency, pspCaptureId: row!.pspCaptureId!, backoff: { baseMs: 100, capMs: 400 }, retryWindowMs: 60_000 };
+  return ctx.client.workflow.start('refundWorkflow', { taskQueue: ctx.taskQueue, workflowId: refundWorkflowId(refundId), args: [input] });
+}
 
 const RECORDINGS: Recording[] = [
   {
@@ -144,6 +161,35 @@ const RECORDINGS: Recording[] = [
     },
   },
   {
+    // The payment is cancelled while the capture retries: the void wins, VOIDED + AUTH_RELEASE.
+    name: 'payment-order-v2-cancelled-voided',
+    version: 'current',
+    run: async (ctx) => {
+      const order = await ctx.seed('tok_capture_retry_100000');
+      const handle = await startOrder(ctx, order);
+      await sleep(1_500);
+      await ctx.db.update(paymentOrders).set({ cancelRequestedAt: sql`now()` }).where(eq(paymentOrders.id, order.paymentOrderId));
+      await handle.signal(cancelPaymentOrderSignal);
+      return handle;
+    },
+  },
+  {
+    name: 'refund-refunded',
+    version: 'current',
+    run: (ctx) => refundOf(ctx, 'tok_visa', 1_000n),
+  },
+  {
+    // The PSP refunds, its reply times out; the lookup finds the refund.
+    name: 'refund-unknown-lookup-refunded',
+    version: 'current',
+    run: (ctx) => refundOf(ctx, 'tok_refund_timeout_1', 1_000n),
+  },
+  {
+    name: 'refund-rejected-failed',
+    version: 'current',
+    run: (ctx) => refundOf(ctx, 'tok_refund_fail', 1_000n),
+  },
+  {
     // The current ledger: wake-ups, commits and publication from Postgres, continue-as-new.
     name: 'seller-ledger-v2-facts-in-postgres',
     version: 'current',
@@ -202,6 +248,7 @@ async function main(): Promise<void> {
     ...createPaymentOrderActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createLedgerActivities({ db, producer, topic: config.LEDGER_TOPIC }),
     ...createLedgerVerificationActivities({ db, graceMs: 60_000 }),
+    ...createRefundActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
   };
   const seed = async (token: string): Promise<PaymentOrderInput> => {
     const [order] = await seedAuthorizedPayment(db, config.PSP_BASE_URL, { token, sellers: [{ sellerId: `history-${tag}`, amountMinor: 2_345n }] });
@@ -218,7 +265,7 @@ async function main(): Promise<void> {
         for (const recording of recordings) {
           const handle = await recording.run(ctx);
           if (handle === undefined) continue;
-          if (recording.name.startsWith('payment-order')) await ctx.client.workflow.getHandle(handle.workflowId).result();
+          if (recording.name.startsWith('payment-order') || recording.name.startsWith('refund')) await ctx.client.workflow.getHandle(handle.workflowId).result();
           else if (recording.name.includes('handover')) await sleep(1_000);
           else await sleep(2_000);
           // Every run of the workflow id, oldest first: a run that continued as new and the run
