@@ -1,6 +1,7 @@
 /**
  * The demo: one multi-seller checkout through the running API, followed until every seller leg is
- * final, then the payment's final state and its ledger entries are printed.
+ * final; then a partial refund of the first seller's order (unless --no-refund), followed until it
+ * is final; then the payment's final state, its ledger entries and the sellers' balances.
  *
  *   node --import tsx scripts/demo-checkout.ts [--token tok_visa] [--timeout-ms 60000]
  */
@@ -11,9 +12,9 @@ import { loadConfigOrExit } from '../config/config';
 import { signDevToken } from './dev-token';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { token: { type: 'string', default: 'tok_visa' }, 'timeout-ms': { type: 'string', default: '60000' } } });
+  const { values } = parseArgs({ options: { token: { type: 'string', default: 'tok_visa' }, 'timeout-ms': { type: 'string', default: '60000' }, 'no-refund': { type: 'boolean', default: false } } });
   const config = loadConfigOrExit();
-  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'demo-client', scope: 'payments:write payments:read', ttlSeconds: 600 });
+  const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'demo-client', scope: 'payments:write payments:read refunds:write', ttlSeconds: 600 });
   const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
   const balanceJwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'demo-operator', scope: 'balances:read', ttlSeconds: 600 });
   const body = {
@@ -37,7 +38,7 @@ async function main(): Promise<void> {
   }
 
   const deadline = Date.now() + Number(values['timeout-ms']);
-  let payment: { status: string; paymentOrders: Array<{ sellerId: string; status: string; captureAttempts: number }> } | undefined;
+  let payment: { status: string; paymentOrders: Array<{ paymentOrderId: string; sellerId: string; status: string; captureAttempts: number }> } | undefined;
   let last = '';
   for (;;) {
     const r = await fetch(`${config.API_BASE_URL}/api/v1/payments/${accepted.paymentId}`, { headers });
@@ -52,6 +53,27 @@ async function main(): Promise<void> {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  // Money back: refund 1,000 of the first seller's order, if it was captured.
+  const refunded = payment!.paymentOrders[0]!;
+  let refundEntries = 0;
+  if (!values['no-refund'] && refunded.status === 'CAPTURED') {
+    const refundStarted = Date.now();
+    const r = await fetch(`${config.API_BASE_URL}/api/v1/payments/${accepted.paymentId}/refunds`, {
+      method: 'POST',
+      headers: { ...headers, 'idempotency-key': randomUUID() },
+      body: JSON.stringify({ paymentOrderId: refunded.paymentOrderId, amount: { quantity: 1_000, currency: 'EUR' }, reason: 'demo: one item returned' }),
+    });
+    const refund = (await r.json()) as { refundId: string; status: string };
+    console.log(`POST /api/v1/payments/{id}/refunds (1000 EUR of ${refunded.sellerId}) -> ${r.status} (refund ${refund.refundId}, ${refund.status})`);
+    for (let status = refund.status; status === 'REFUND_REQUESTED'; ) {
+      if (Date.now() > deadline) throw new Error(`refund ${refund.refundId} still REFUND_REQUESTED; see scripts/stack logs worker`);
+      await new Promise((res) => setTimeout(res, 200));
+      status = ((await (await fetch(`${config.API_BASE_URL}/api/v1/refunds/${refund.refundId}`, { headers })).json()) as { status: string }).status;
+      if (status !== 'REFUND_REQUESTED') console.log(`  +${Date.now() - refundStarted} ms refund ${status}`);
+    }
+    refundEntries = 1;
+    payment = (await (await fetch(`${config.API_BASE_URL}/api/v1/payments/${accepted.paymentId}`, { headers })).json()) as typeof payment;
+  }
   console.log('Final state (GET /api/v1/payments/{id}):');
   console.log(JSON.stringify(payment, null, 2));
 
@@ -65,7 +87,7 @@ async function main(): Promise<void> {
          from journal_entries je join postings p on p.journal_entry_id = je.id where je.payment_id = $1 group by je.id order by je.id`,
       [accepted.paymentId],
     )).rows;
-    if (rows.length >= payment!.paymentOrders.length * 2) break;
+    if (rows.length >= payment!.paymentOrders.length * 2 + refundEntries) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   await pool.end();
@@ -82,7 +104,8 @@ async function main(): Promise<void> {
       const body = (await r.json()) as { balances: Array<{ accountCode: string; balance: { quantity: number; currency: string }; lastAppliedEntryId: string }> };
       const b = body.balances[0];
       line = b ? `${b.accountCode} = ${b.balance.quantity} ${b.balance.currency} (last entry ${b.lastAppliedEntryId})` : '(no entries yet)';
-      if (b?.lastAppliedEntryId.startsWith('CAPTURE:') || b?.lastAppliedEntryId.startsWith('AUTH_RELEASE:') || Date.now() > deadline || order.status !== 'CAPTURED') break;
+      const expected = order === refunded && refundEntries > 0 ? 'REFUND:' : 'CAPTURE:';
+      if (b?.lastAppliedEntryId.startsWith(expected) || Date.now() > deadline || order.status !== 'CAPTURED') break;
       await new Promise((r) => setTimeout(r, 200));
     }
     console.log(`  ${order.sellerId}: ${line}`);
