@@ -131,3 +131,89 @@ export async function compareWithPsp(db: Database, pspBaseUrl: string, paymentId
     capturesPerOrder,
   };
 }
+
+/**
+ * Refunds in a load mix: while the load runs, a share of the accepted payments get a refund of
+ * half their first order once it is captured, sent like a careful client (one Idempotency-Key per
+ * refund, retried on 409, 503 and connection errors). `stop` waits (bounded) for the last requests
+ * and returns the refund ids accepted.
+ */
+export function startRefunder(options: { apiBaseUrl: string; bearer: { readonly authorization: string }; share: number; accepted: readonly string[] }): { stop: (timeoutMs: number) => Promise<string[]> } {
+  const refunds: string[] = [];
+  const tried = new Set<string>();
+  const waiting = new Map<string, { key: string; since: number }>();
+  let stopping = false;
+  const picked = (paymentId: string) => parseInt(paymentId.slice(0, 8), 16) / 0xffffffff < options.share;
+  const attempt = async (paymentId: string, key: string): Promise<'done' | 'later'> => {
+    try {
+      const res = await fetch(`${options.apiBaseUrl}/api/v1/payments/${paymentId}`, { headers: { authorization: options.bearer.authorization }, signal: AbortSignal.timeout(10_000) });
+      if (res.status !== 200) return 'later';
+      const order = ((await res.json()) as { paymentOrders: Array<{ paymentOrderId: string; status: string; amount: { quantity: number; currency: string } }> }).paymentOrders[0]!;
+      if (order.status !== 'CAPTURED') return ['CAPTURE_FAILED', 'VOIDED', 'DECLINED'].includes(order.status) ? 'done' : 'later';
+      const refund = await fetch(`${options.apiBaseUrl}/api/v1/payments/${paymentId}/refunds`, {
+        method: 'POST',
+        headers: { authorization: options.bearer.authorization, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ paymentOrderId: order.paymentOrderId, amount: { quantity: Math.max(1, Math.floor(order.amount.quantity / 2)), currency: order.amount.currency } }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const body = (await refund.json()) as { refundId?: string };
+      if (refund.status === 202 && body.refundId) {
+        refunds.push(body.refundId);
+        return 'done';
+      }
+      return refund.status === 409 || refund.status === 503 || refund.status === 429 ? 'later' : 'done';
+    } catch {
+      return 'later'; // the API is down or slow: retry with the same key
+    }
+  };
+  const loop = (async () => {
+    while (!stopping || waiting.size > 0) {
+      for (const id of options.accepted) {
+        if (!tried.has(id)) {
+          tried.add(id);
+          if (picked(id)) waiting.set(id, { key: randomUUID(), since: Date.now() });
+        }
+      }
+      await Promise.all([...waiting].map(async ([id, w]) => {
+        if ((await attempt(id, w.key)) === 'done') waiting.delete(id);
+      }));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  })();
+  return {
+    stop: async (timeoutMs: number) => {
+      stopping = true;
+      await Promise.race([loop, new Promise((r) => setTimeout(r, timeoutMs))]);
+      waiting.clear();
+      return [...refunds];
+    },
+  };
+}
+
+export type RefundComparison = { refunds: number; open: number; refunded: number; doubled: number; disagreements: number; examples: string[] };
+
+/** Our refunds against the PSP's refund log, refund by refund (REFUNDED here ⇔ refunded there, once). */
+export async function compareRefundsWithPsp(db: Database, pspBaseUrl: string, refundIds: readonly string[]): Promise<RefundComparison> {
+  if (refundIds.length === 0) return { refunds: 0, open: 0, refunded: 0, doubled: 0, disagreements: 0, examples: [] };
+  const rows = (await db.execute<{ id: string; status: string }>(sql`select id, status from refunds where id = any(${uuidArray([...refundIds])})`)).rows;
+  const log = ((await (await fetch(`${pspBaseUrl}/v1/refunds/log`)).json()) as { refunds: Array<{ reference: string }> }).refunds;
+  const atPsp = new Map<string, number>();
+  for (const r of log) atPsp.set(r.reference, (atPsp.get(r.reference) ?? 0) + 1);
+  const examples: string[] = [];
+  let disagreements = 0;
+  for (const r of rows) {
+    if (r.status === 'REFUND_REQUESTED') continue;
+    if ((r.status === 'REFUNDED') !== atPsp.has(r.id)) {
+      disagreements += 1;
+      if (examples.length < 5) examples.push(`refund ${r.id}: ${r.status} here, ${atPsp.has(r.id) ? 'refunded' : 'not refunded'} at the PSP`);
+    }
+  }
+  return {
+    refunds: rows.length,
+    open: rows.filter((r) => r.status === 'REFUND_REQUESTED').length,
+    refunded: rows.filter((r) => r.status === 'REFUNDED').length,
+    doubled: rows.filter((r) => (atPsp.get(r.id) ?? 0) > 1).length,
+    disagreements,
+    examples,
+  };
+}

@@ -5,6 +5,8 @@
  *  - our database and the PSP's own capture log agree on every order (captured at the PSP ⇔
  *    CAPTURED here, same capture id), and no PaymentOrder was captured twice;
  *  - no order ended CAPTURE_FAILED for a reason that was not a definitive refusal;
+ *  - the refunds sent during the load (`--refund-share`, 20 %) are final, none refunded twice at
+ *    the PSP, and REFUNDED here ⇔ refunded in the PSP's refund log;
  *  - ledger verify passes for those payments;
  *  - every touched seller's balance (API) equals the sum of its postings;
  *  - the DLQ received nothing.
@@ -28,7 +30,7 @@ import { createDb } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { connectTemporalClient } from '../temporal/client';
 import { sellerLedgerWorkflowId } from '../workflows/contracts';
-import { benchBearer, checkoutBody, compareWithPsp, sellerBalance, settlement } from './api-client';
+import { benchBearer, checkoutBody, compareRefundsWithPsp, compareWithPsp, sellerBalance, settlement, startRefunder } from './api-client';
 import { setPspScenario } from './psp-scenario';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -192,8 +194,10 @@ async function main(): Promise<void> {
       'psp-outage-s': { type: 'string', default: '120' },
       'redis-readonly-s': { type: 'string', default: '30' },
       'settle-s': { type: 'string', default: '420' },
+      'refund-share': { type: 'string', default: '0.2' },
     },
   });
+  const refundShare = Number(values['refund-share']);
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
   const kafkaDownS = Number(values['kafka-down-s']);
@@ -202,12 +206,12 @@ async function main(): Promise<void> {
   const settleS = Number(values['settle-s']);
   const only = values.only?.split(',');
   const faults = FAULTS.filter((f) => !only || only.includes(f.name));
-  if (faults.length === 0 || !(rate >= 1 && rate <= 100) || !(seconds >= 5 && seconds <= 300)) {
-    console.error(`faults: --only from ${FAULTS.map((f) => f.name).join(',')}; --rate 1..100; --seconds 5..300`);
+  if (faults.length === 0 || !(rate >= 1 && rate <= 100) || !(seconds >= 5 && seconds <= 300) || !(refundShare >= 0 && refundShare <= 1)) {
+    console.error(`faults: --only from ${FAULTS.map((f) => f.name).join(',')}; --rate 1..100; --seconds 5..300; --refund-share 0..1`);
     process.exit(2);
   }
   const config = loadConfigOrExit();
-  const bearer = await benchBearer(config, 'fault-runner', 'payments:write payments:read balances:read');
+  const bearer = await benchBearer(config, 'fault-runner', 'payments:write payments:read balances:read refunds:write');
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'fault-runner' });
   await setPspScenario(config.PSP_BASE_URL, 'BEST_PSP_EVER');
   const dlqCount = async () => {
@@ -226,7 +230,8 @@ async function main(): Promise<void> {
     const accepted: string[] = [];
     let refused = 0;
     const dlqBefore = await dlqCount();
-    console.log(`== ${fault.name}: ${rate} checkouts/s for ${seconds} s, fault injected after 3 s`);
+    console.log(`== ${fault.name}: ${rate} checkouts/s for ${seconds} s (${Math.round(refundShare * 100)} % of them partly refunded once captured), fault injected after 3 s`);
+    const refunder = startRefunder({ apiBaseUrl: config.API_BASE_URL, bearer, share: refundShare, accepted });
     const load = (async () => {
       const pending: Array<Promise<void>> = [];
       const start = Date.now();
@@ -268,15 +273,17 @@ async function main(): Promise<void> {
     const faultEnd = Date.now();
     await load;
     const ids = [...new Set(accepted)];
+    const refundIds = await refunder.stop(120_000);
 
-    // Quiescence: every accepted payment final and every order's entries committed.
+    // Quiescence: every accepted payment and refund final, every order's entries committed.
     let open = ids.length;
     const deadline = Date.now() + settleS * 1_000;
     while (Date.now() < deadline) {
       try {
         const state = await settlement(db, ids);
-        open = state.open;
-        if (state.open === 0 && state.missing === 0) break;
+        const refundsOpen = (await compareRefundsWithPsp(db, config.PSP_BASE_URL, refundIds)).open;
+        open = state.open + refundsOpen;
+        if (open === 0 && state.missing === 0) break;
       } catch {
         // the database may still be coming back
       }
@@ -285,7 +292,8 @@ async function main(): Promise<void> {
     const recoveredS = Math.round((Date.now() - faultEnd) / 100) / 10;
 
     const psp = await compareWithPsp(db, config.PSP_BASE_URL, ids);
-    for (const example of psp.examples) console.log(`   ${example}`);
+    const pspRefunds = await compareRefundsWithPsp(db, config.PSP_BASE_URL, refundIds);
+    for (const example of [...psp.examples, ...pspRefunds.examples]) console.log(`   ${example}`);
     const report = await verifyLedger(db, { graceMs: 0, paymentIds: ids });
 
     let balanceMismatches = 0;
@@ -307,9 +315,10 @@ async function main(): Promise<void> {
       'fault duration s': Math.round((faultEnd - faultStart) / 100) / 10,
       accepted: ids.length,
       'refused (no 202)': refused,
+      refunds: `${pspRefunds.refunded}/${pspRefunds.refunds}`,
       lost: open,
-      doubled: psp.doubled,
-      'DB≠PSP': psp.disagreements + psp.captureIdMismatches,
+      doubled: psp.doubled + pspRefunds.doubled,
+      'DB≠PSP': psp.disagreements + psp.captureIdMismatches + pspRefunds.disagreements,
       'failed (retryable)': psp.failedRetryable,
       'ledger verify': report.ok ? 'ok' : 'FAILED',
       'balance mismatches': balanceMismatches,
