@@ -51,17 +51,20 @@ export async function sellerBalance(apiBaseUrl: string, authorization: string, s
 }
 
 /**
- * Payments still AUTHORIZED, and orders without both journal entries (hold + capture or release),
- * looked up by their deterministic ids (the primary key: journal_entries has no index by order).
+ * Payments still AUTHORIZED, and what the ledger still lacks for them: orders without both journal
+ * entries (hold + capture or release, looked up by their deterministic ids - the primary key) and
+ * REFUNDED refunds without their REFUND entry.
  */
 export async function settlement(db: Database, paymentIds: readonly string[]): Promise<{ open: number; missing: number }> {
   const ids = uuidArray([...paymentIds]);
   const row = (
     await db.execute<{ open: number; missing: number }>(sql`
       select (select count(*) from payments where id = any(${ids}) and status = 'AUTHORIZED')::int as open,
-             (select count(*) from payment_orders po where po.payment_id = any(${ids})
+             ((select count(*) from payment_orders po where po.payment_id = any(${ids})
                 and (select count(*) from journal_entries je
-                      where je.id in ('AUTH_HOLD:' || po.id, 'CAPTURE:' || po.id, 'AUTH_RELEASE:' || po.id)) < 2)::int as missing`)
+                      where je.id in ('AUTH_HOLD:' || po.id, 'CAPTURE:' || po.id, 'AUTH_RELEASE:' || po.id)) < 2)
+            + (select count(*) from refunds r where r.payment_id = any(${ids}) and r.status = 'REFUNDED'
+                and not exists (select 1 from journal_entries je where je.id = 'REFUND:' || r.id::text)))::int as missing`)
   ).rows[0]!;
   return row;
 }

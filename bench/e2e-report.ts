@@ -43,7 +43,7 @@ export type E2eResult = {
   ratioToCeiling: number | null;
   halfMaxStep: { rate: number; checkoutP99Ms: number; captureToBalanceP99Ms: number } | null;
   usage: { ceiling: Usage | null; load: Usage };
-  gate: { nothingAccepted: boolean; ledgerVerify: string; paymentsNotFinal: number; capturedTwiceAtPsp: number; dbPspDisagreements: number; sellersChecked: number; balanceMismatches: number; passed: boolean };
+  gate: { nothingAccepted: boolean; ledgerVerify: string; paymentsNotFinal: number; capturedTwiceAtPsp: number; dbPspDisagreements: number; refundsRefundedTwiceAtPsp: number; refunds: { requested: number; refunded: number; perSecond: number }; sellersChecked: number; balanceMismatches: number; passed: boolean };
   series: Array<{ t: number; offered: number; accepted: number; errors: number; completedOrders: number; p50: number | null; p95: number | null; p99: number | null }>;
 };
 
@@ -69,7 +69,8 @@ export function markdownReport(r: E2eResult): string {
     lines.push(`| checkout p99 at ${r.halfMaxStep.rate}/s (≈ half the max) | ${s(r.halfMaxStep.checkoutP99Ms)} ms | ≤ 100 ms |`);
     lines.push(`| capture → balance API p99 at ${r.halfMaxStep.rate}/s | ${s(r.halfMaxStep.captureToBalanceP99Ms)} ms | ≤ 2,000 ms |`);
   }
-  lines.push(`| correctness gate | ${r.gate.passed ? 'passed' : '**FAILED**'}${r.gate.nothingAccepted ? ' (no checkout was accepted)' : ''}: ledger verify ${r.gate.ledgerVerify}, ${r.gate.paymentsNotFinal} payments not final, ${r.gate.capturedTwiceAtPsp} captured twice, ${r.gate.dbPspDisagreements} DB/PSP disagreements, ${r.gate.sellersChecked - r.gate.balanceMismatches}/${r.gate.sellersChecked} balances = captured − commission | all zero |`);
+  lines.push(`| correctness gate | ${r.gate.passed ? 'passed' : '**FAILED**'}${r.gate.nothingAccepted ? ' (no checkout was accepted)' : ''}: ledger verify ${r.gate.ledgerVerify}, ${r.gate.paymentsNotFinal} payments not final, ${r.gate.capturedTwiceAtPsp} captured twice, ${r.gate.dbPspDisagreements} DB/PSP disagreements, ${r.gate.refundsRefundedTwiceAtPsp} refunds doubled, ${r.gate.sellersChecked - r.gate.balanceMismatches}/${r.gate.sellersChecked} balances = captured − commission − refunds | all zero |`);
+  if (r.gate.refunds.requested > 0) lines.push(`| refunds | ${r.gate.refunds.refunded}/${r.gate.refunds.requested} refunded, ${r.gate.refunds.perSecond}/s | |`);
   lines.push('');
   lines.push('| checkouts/s | sent | 202 | errors | checkout p50 / p95 / p99 ms | 202 → CAPTURED p50 / p99 ms | capture → balance p50 / p99 ms (probes) | completed orders/s | orders in flight at end / after grace | machine CPU | sustained |');
   lines.push('|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|');

@@ -27,10 +27,10 @@ import { sql } from 'drizzle-orm';
 import { loadConfigOrExit, type Config } from '../config/config';
 import { createDb, uuidArray } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
-import { commissionMinor } from '../ledger/journal';
+import { commissionMinor, refundCommissionShareMinor } from '../ledger/journal';
 import { connectTemporalClient } from '../temporal/client';
 import type { ceilingKey, ceilingOrder } from './ceiling/workflows';
-import { benchBearer, checkoutBody, sellerBalance, settlement, type BenchOrder } from './api-client';
+import { benchBearer, checkoutBody, compareRefundsWithPsp, sellerBalance, settlement, startRefunder, type BenchOrder } from './api-client';
 import { ProcSampler } from './proc-sampler';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { writeReport, type E2eResult, type StepResult } from './e2e-report';
@@ -60,6 +60,7 @@ function parseOptions() {
       'ceiling-concurrency': { type: 'string', default: '50' },
       'probe-every-ms': { type: 'string', default: '1000' },
       'settle-s': { type: 'string', default: '300' },
+      'refund-share': { type: 'string', default: '0' },
       'step-grace-s': { type: 'string', default: '10' },
       label: { type: 'string', default: '' },
       'fresh-sellers': { type: 'boolean', default: false },
@@ -105,6 +106,7 @@ function parseOptions() {
     ceilingConcurrency: num('ceiling-concurrency', values['ceiling-concurrency'], 1, 1_000),
     probeEveryMs: num('probe-every-ms', values['probe-every-ms'], 100, 60_000),
     settleS: num('settle-s', values['settle-s'], 10, 1_800),
+    refundShare: num('refund-share', values['refund-share'], 0, 1),
     stepGraceS: num('step-grace-s', values['step-grace-s'], 0, 120),
     label: values.label,
     // Steady state by default: the same sellers every run, whose ledger workflows already exist.
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const config = loadConfigOrExit();
   const runId = Date.now().toString(36);
-  const bearer = await benchBearer(config, 'bench-e2e', 'payments:write payments:read balances:read');
+  const bearer = await benchBearer(config, 'bench-e2e', 'payments:write payments:read balances:read refunds:write');
   const headers = {
     get authorization() {
       return bearer.authorization;
@@ -271,6 +273,9 @@ async function main(): Promise<void> {
   const freeProbeSellers = [...probeSellers];
   const samples: Sample[] = [];
   const acceptedIds: string[] = [];
+  // A share of the payments get a refund of half their first order once captured (--refund-share).
+  const refunder = options.refundShare > 0 ? startRefunder({ apiBaseUrl: config.API_BASE_URL, bearer, share: options.refundShare, accepted: acceptedIds }) : undefined;
+  const refundsStartedAt = Date.now();
   const probesPending: Array<Promise<void>> = [];
   const PROBE_QUANTITY = 777n;
   const pollBalance = async (probe: NonNullable<Sample['probe']>) => {
@@ -404,14 +409,16 @@ async function main(): Promise<void> {
   }
 
   // Phase 3: drain (bounded), then collect what happened.
+  const refundIds = refunder ? await refunder.stop(120_000) : [];
   const drainStartedAt = Date.now();
   const drainBar = progressBar('drain', acceptedIds.length);
   let lost = 0;
   for (;;) {
     const rows = await settlement(db, acceptedIds);
-    drainBar.update(acceptedIds.length - rows.open, { info: `${rows.open} payments open, ${rows.missing} orders without both journal entries` });
-    lost = rows.open;
-    if (rows.open === 0 && rows.missing === 0) break;
+    const refundsOpen = (await compareRefundsWithPsp(db, config.PSP_BASE_URL, refundIds)).open;
+    drainBar.update(acceptedIds.length - rows.open, { info: `${rows.open} payments open, ${refundsOpen} refunds open, ${rows.missing} orders without both journal entries` });
+    lost = rows.open + refundsOpen;
+    if (lost === 0 && rows.missing === 0) break;
     if (Date.now() - drainStartedAt > options.settleS * 1_000) break;
     await sleep(1_000);
   }
@@ -443,6 +450,23 @@ async function main(): Promise<void> {
     const amount = BigInt(o.amount_minor);
     expectedPayable.set(o.seller_id, expectedPayable.get(o.seller_id)! + amount - commissionMinor(amount, config.PLATFORM_COMMISSION_BPS));
   }
+  // Refunds, by the PSP's own refund log: each takes back its amount minus its commission share
+  // (one refund per order here, so nothing was refunded before it).
+  const pspRefunds = await compareRefundsWithPsp(db, config.PSP_BASE_URL, refundIds);
+  if (refundIds.length > 0) {
+    const refundLog = ((await (await fetch(`${config.PSP_BASE_URL}/v1/refunds/log`)).json()) as { refunds: Array<{ reference: string; amountMinor: string }> }).refunds;
+    const refundedAtPsp = new Map(refundLog.map((r) => [r.reference, BigInt(r.amountMinor)]));
+    const refundRows = (await db.execute<{ id: string; payment_order_id: string }>(sql`select id, payment_order_id from refunds where id = any(${uuidArray(refundIds)})`)).rows;
+    const orderOf = new Map(orderRows.map((o) => [o.id, o]));
+    for (const r of refundRows) {
+      const amount = refundedAtPsp.get(r.id);
+      const order = orderOf.get(r.payment_order_id);
+      if (amount === undefined || !order) continue;
+      const share = refundCommissionShareMinor({ amountMinor: amount, capturedMinor: BigInt(order.amount_minor), refundedBeforeMinor: 0n, commissionBps: config.PLATFORM_COMMISSION_BPS });
+      expectedPayable.set(order.seller_id, expectedPayable.get(order.seller_id)! - (amount - share));
+    }
+  }
+  const refundsPerS = pspRefunds.refunded / Math.max((drainedAt - refundsStartedAt) / 1_000, 1);
   let balanceMismatches = 0;
   const balanceDeadline = Date.now() + 60_000;
   const sellers = [...expectedPayable.keys()];
@@ -531,11 +555,13 @@ async function main(): Promise<void> {
     ledgerVerify: verification.ok ? 'ok' : verification.checks.filter((c) => c.violations > 0).map((c) => `${c.name}: ${c.violations}`).join('; '),
     paymentsNotFinal: lost,
     capturedTwiceAtPsp: doubled,
-    dbPspDisagreements: disagreements,
+    dbPspDisagreements: disagreements + pspRefunds.disagreements,
+    refundsRefundedTwiceAtPsp: pspRefunds.doubled,
+    refunds: { requested: pspRefunds.refunds, refunded: pspRefunds.refunded, perSecond: Math.round(refundsPerS * 10) / 10 },
     sellersChecked: sellers.length,
     balanceMismatches,
     nothingAccepted: acceptedIds.length === 0,
-    passed: acceptedIds.length > 0 && verification.ok && lost === 0 && doubled === 0 && disagreements === 0 && balanceMismatches === 0,
+    passed: acceptedIds.length > 0 && verification.ok && lost === 0 && doubled === 0 && disagreements === 0 && pspRefunds.disagreements === 0 && pspRefunds.doubled === 0 && balanceMismatches === 0,
   };
   const result: E2eResult = {
     runId,
