@@ -27,12 +27,14 @@ export type RefundStatus = (typeof REFUND_STATUSES)[number];
 const ALLOWED_FROM: Record<PaymentOrderStatus, readonly PaymentOrderStatus[]> = {
   INITIATED_PENDING: [],
   DECLINED: [],
+  // Recorded only by PaymentOrder workflows of the release before captures were bounded by time;
+  // the current one goes from INITIATED_PENDING straight to the first capture's outcome.
   CAPTURE_REQUESTED: ['INITIATED_PENDING'],
-  PENDING_CAPTURE: ['CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
-  CAPTURED: ['CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
-  CAPTURE_FAILED: ['CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
+  PENDING_CAPTURE: ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
+  CAPTURED: ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
+  CAPTURE_FAILED: ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
   // Cancelled before capture: the order's share of the authorization was voided.
-  VOIDED: ['CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
+  VOIDED: ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE'],
 };
 
 export const FINAL_ORDER_STATUSES: readonly PaymentOrderStatus[] = ['CAPTURED', 'CAPTURE_FAILED', 'DECLINED', 'VOIDED'];

@@ -184,7 +184,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
     const rows = await db
       .select({ id: paymentOrders.id })
       .from(paymentOrders)
-      .where(and(sql`${paymentOrders.cancelRequestedAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`, inArray(paymentOrders.status, ['CAPTURE_REQUESTED', 'PENDING_CAPTURE'])))
+      .where(and(sql`${paymentOrders.cancelRequestedAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`, inArray(paymentOrders.status, ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE'])))
       .limit(options.batchMax);
     if (rows.length > 0) await signalCancel(rows.map((r) => r.id));
     return rows.length;
@@ -227,6 +227,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
           pspAuthorizationId: payments.pspAuthorizationId,
           authExpiresAt: payments.authExpiresAt,
           createdAt: payments.createdAt,
+          cancelRequestedAt: paymentOrders.cancelRequestedAt,
         })
         .from(paymentOrders)
         .innerJoin(payments, eq(payments.id, paymentOrders.paymentId))
@@ -243,6 +244,9 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       const orders = rows.filter((r): r is typeof r & { pspAuthorizationId: string } => r.pspAuthorizationId !== null);
       if (orders.length === 0) return 0;
       const started = await startAll(orders, startOne, (o) => o.paymentOrderId, 'PaymentOrder');
+      // Cancelled before its workflow ever ran: tell it at once, before its first capture.
+      const cancelled = orders.filter((o) => o.cancelRequestedAt !== null && started.includes(o.paymentOrderId)).map((o) => o.paymentOrderId);
+      if (cancelled.length > 0) await signalCancel(cancelled).catch((err: unknown) => deps.log.warn({ err }, 'cancel signals to newly started orders failed; the relay repeats them'));
       if (started.length > 0) await tx.update(paymentOrders).set({ workflowStartedAt: sql`now()` }).where(inArray(paymentOrders.id, started));
       deps.log.info({ started: started.length, failed: orders.length - started.length }, 'outbox relay started PaymentOrder workflows');
       return started.length;
