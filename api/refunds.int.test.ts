@@ -10,7 +10,6 @@ import { createDb } from '../db/client';
 import { testConfig, testEnv, token, uniqueId, waitFor } from '../test/support';
 
 type Json = Record<string, any>;
-const COMMISSION_BPS = 250; // the test run's PLATFORM_COMMISSION_BPS
 
 describe('cancel and refunds', () => {
   let pg: Client;
