@@ -97,6 +97,8 @@ export const paymentOrders = pgTable(
     // Refunds requested or succeeded never exceed the capture: enforced here, whatever the code does.
     check('payment_orders_refunds_within_amount', sql`${t.refundedMinor} >= 0 and ${t.refundedMinor} <= ${t.refundReservedMinor} and ${t.refundReservedMinor} <= ${t.amountMinor}`),
     index('payment_orders_payment_idx').on(t.paymentId),
+    // The relay looks for cancellations still open every second: only cancelled orders are indexed.
+    index('payment_orders_cancel_requested_idx').on(t.cancelRequestedAt).where(sql`${t.cancelRequestedAt} is not null`),
     index('payment_orders_unstarted_idx')
       .on(t.createdAt)
       .where(sql`${t.workflowStartedAt} is null and ${t.status} <> 'DECLINED'`),

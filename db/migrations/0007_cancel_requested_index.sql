@@ -1,0 +1,1 @@
+CREATE INDEX "payment_orders_cancel_requested_idx" ON "payment_orders" USING btree ("cancel_requested_at") WHERE "payment_orders"."cancel_requested_at" is not null;
