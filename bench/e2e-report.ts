@@ -6,6 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ComponentUsage } from './proc-sampler';
 import { ms, type summarize } from './stats';
+import { actionsTable, type ActionsPerOrder } from './temporal-actions';
 
 type Summary = ReturnType<typeof summarize>;
 
@@ -25,6 +26,8 @@ export type StepResult = {
   sustained: boolean;
   notSustainedBecause?: string;
   machineCpuMeanPct: number;
+  /** CPU ms per completed order by component and `total` (absent in results written before it). */
+  cpuMsPerOrder?: Record<string, number>;
 };
 
 type Usage = { machineCpuMeanPct: number; components: ComponentUsage[] };
@@ -44,6 +47,7 @@ export type E2eResult = {
   halfMaxStep: { rate: number; checkoutP99Ms: number; captureToBalanceP99Ms: number } | null;
   usage: { ceiling: Usage | null; load: Usage };
   gate: { nothingAccepted: boolean; ledgerVerify: string; paymentsNotFinal: number; capturedTwiceAtPsp: number; dbPspDisagreements: number; refundsRefundedTwiceAtPsp: number; refunds: { requested: number; refunded: number; perSecond: number }; sellersChecked: number; balanceMismatches: number; passed: boolean };
+  actions?: ActionsPerOrder | null;
   series: Array<{ t: number; offered: number; accepted: number; errors: number; completedOrders: number; p50: number | null; p95: number | null; p99: number | null }>;
 };
 
@@ -90,6 +94,18 @@ export function markdownReport(r: E2eResult): string {
     lines.push(`| ${name} | ${c ? `${c.cpuMeanPct} / ${c.cpuMaxPct}` : '-'} | ${l ? `${l.cpuMeanPct} / ${l.cpuMaxPct}` : '-'} | ${Math.max(c?.rssMaxMiB ?? 0, l?.rssMaxMiB ?? 0)} |`);
   }
   lines.push(`| whole machine (2 cores = 100%) | ${r.usage.ceiling ? r.usage.ceiling.machineCpuMeanPct : '-'} | ${r.usage.load.machineCpuMeanPct} | |`);
+  const perOrder = r.steps.filter((st) => st.cpuMsPerOrder && st.cpuMsPerOrder.total !== undefined);
+  if (perOrder.length > 0) {
+    const comps = [...new Set(perOrder.flatMap((st) => Object.keys(st.cpuMsPerOrder!)))].filter((c) => c !== 'total').sort();
+    lines.push('');
+    lines.push(`| CPU ms per completed order | ${comps.join(' | ')} | **total** |`);
+    lines.push(`|---:|${comps.map(() => '---:').join('|')}|---:|`);
+    for (const st of perOrder) lines.push(`| ${st.rate}/s | ${comps.map((c) => st.cpuMsPerOrder![c] ?? '-').join(' | ')} | **${st.cpuMsPerOrder!.total}** |`);
+  }
+  if (r.actions) {
+    lines.push('');
+    lines.push(actionsTable(r.actions));
+  }
   return lines.join('\n');
 }
 

@@ -31,7 +31,8 @@ import { commissionMinor, refundCommissionShareMinor } from '../ledger/journal';
 import { connectTemporalClient } from '../temporal/client';
 import type { ceilingKey, ceilingOrder } from './ceiling/workflows';
 import { benchBearer, checkoutBody, compareRefundsWithPsp, sellerBalance, settlement, startRefunder, type BenchOrder } from './api-client';
-import { ProcSampler } from './proc-sampler';
+import { ProcSampler, type ComponentUsage } from './proc-sampler';
+import { actionsPerOrder } from './temporal-actions';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { writeReport, type E2eResult, type StepResult } from './e2e-report';
 import { ms, summarize } from './stats';
@@ -43,6 +44,24 @@ const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
 type Distribution = 'uniform' | 'zipf' | 'hot';
 type Order = BenchOrder;
 type Sample = { step: number; sentAt: number; latencyMs: number; kind: string; paymentId?: string; orders: Order[]; probe?: { sellerId: string; paymentOrderId?: string; visibleAt?: number } };
+
+/**
+ * CPU milliseconds per completed order, per component of the stack and in total (the ceiling's
+ * own worker is not part of the stack; the load generator is not sampled).
+ */
+function cpuMsPerOrder(components: ComponentUsage[], ordersPerS: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (ordersPerS <= 0) return out;
+  let total = 0;
+  for (const c of components) {
+    if (c.component.startsWith('ceiling')) continue;
+    const perOrder = (c.cpuMeanPct / 100) * 1_000 / ordersPerS;
+    out[c.component] = Math.round(perOrder * 10) / 10;
+    total += perOrder;
+  }
+  out.total = Math.round(total * 10) / 10;
+  return out;
+}
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -526,6 +545,7 @@ async function main(): Promise<void> {
       sustained: step.sustained,
       ...(step.why ? { notSustainedBecause: step.why } : {}),
       machineCpuMeanPct: usage.machineCpuMeanPct,
+      cpuMsPerOrder: cpuMsPerOrder(usage.components, completedInWindow / windowS),
     };
   });
   const sustained = stepResults.filter((s) => s.sustained);
@@ -550,6 +570,13 @@ async function main(): Promise<void> {
       p99: sent.length ? lat.p99 : null,
     });
   }
+
+  // Temporal actions per order, from the histories of a sample of this run's orders.
+  const actionsClient = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  const actions = await actionsPerOrder(actionsClient, orderRows.map((o) => ({ paymentOrderId: o.id, sellerId: o.seller_id })), { fromMs: loadStartedAt, toMs: drainedAt }).catch((err: unknown) => {
+    console.error(`bench:e2e: could not count Temporal actions: ${err instanceof Error ? err.message : String(err)}`);
+    return null;
+  }).finally(() => actionsClient.connection.close());
 
   const gate = {
     ledgerVerify: verification.ok ? 'ok' : verification.checks.filter((c) => c.violations > 0).map((c) => `${c.name}: ${c.violations}`).join('; '),
@@ -578,6 +605,7 @@ async function main(): Promise<void> {
     halfMaxStep: halfStep ? { rate: halfStep.rate, checkoutP99Ms: halfStep.checkoutMs.p99, captureToBalanceP99Ms: halfStep.captureToBalanceMs.p99 } : null,
     usage: { ceiling: ceiling ? sampler.usage(ceiling.startedAt, ceiling.endedAt) : null, load: sampler.usage(loadStartedAt, steps.at(-1)?.endedAt ?? drainedAt) },
     gate,
+    actions,
     series,
   };
   const dir = path.join(__dirname, 'results', `e2e-${new Date().toISOString().replace(/[:.]/g, '-')}${options.label ? `-${options.label}` : ''}`);
