@@ -46,8 +46,8 @@ type Order = BenchOrder;
 type Sample = { step: number; sentAt: number; latencyMs: number; kind: string; paymentId?: string; orders: Order[]; probe?: { sellerId: string; paymentOrderId?: string; visibleAt?: number } };
 
 /**
- * CPU milliseconds per completed order, per component of the stack and in total (the ceiling's
- * own worker is not part of the stack; the load generator is not sampled).
+ * CPU milliseconds per completed order, per component of the stack and in total. The load
+ * generator (`bench`, this process) and the ceiling's own worker are shown but not counted.
  */
 function cpuMsPerOrder(components: ComponentUsage[], ordersPerS: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -57,7 +57,7 @@ function cpuMsPerOrder(components: ComponentUsage[], ordersPerS: number): Record
     if (c.component.startsWith('ceiling')) continue;
     const perOrder = (c.cpuMeanPct / 100) * 1_000 / ordersPerS;
     out[c.component] = Math.round(perOrder * 10) / 10;
-    total += perOrder;
+    if (c.component !== 'bench') total += perOrder;
   }
   out.total = Math.round(total * 10) / 10;
   return out;
