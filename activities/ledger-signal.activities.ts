@@ -11,7 +11,7 @@
  * trip for a hot seller instead of one per order.
  */
 import type { Client } from '@temporalio/client';
-import { ledgerWakeSignal, sellerLedgerWorkflowId, type SellerLedgerSettings } from '../workflows/contracts';
+import { LEDGER_FACTS_IN_POSTGRES, ledgerWakeSignal, sellerLedgerWorkflowId, type SellerLedgerSettings } from '../workflows/contracts';
 
 type Waiter = { resolve: () => void; reject: (err: unknown) => void };
 
@@ -20,7 +20,7 @@ export function createLedgerSignalActivities(deps: { client: Client; taskQueue: 
     deps.client.workflow.signalWithStart('sellerLedgerWorkflow', {
       workflowId: sellerLedgerWorkflowId(sellerId),
       taskQueue: deps.taskQueue,
-      args: [{ sellerId, settings: deps.settings }],
+      args: [{ sellerId, settings: deps.settings, journal: LEDGER_FACTS_IN_POSTGRES }],
       signal: ledgerWakeSignal,
       signalArgs: [],
     });

@@ -34,7 +34,7 @@ import { paymentOrders, refunds } from '../db/schema';
 import { createKafka, createLazyProducer } from '../kafka/client';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { seedAuthorizedPayment } from '../test/fixtures';
-import { ALL_SEARCH_ATTRIBUTES, cancelPaymentOrderSignal, ledgerFactsSignal, ledgerWakeSignal, refundWorkflowId, type RefundInput, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
+import { ALL_SEARCH_ATTRIBUTES, CAPTURE_BOUNDED_BY_AUTHORIZATION, LEDGER_FACTS_IN_POSTGRES, cancelPaymentOrderSignal, ledgerFactsSignal, ledgerWakeSignal, refundWorkflowId, type RefundInput, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
 
 const ROOT = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -114,12 +114,12 @@ const RECORDINGS: Recording[] = [
     // The previous release's production path: AUTH_HOLD sent with the first outcome (ledgerHold).
     name: 'payment-order-v1-ledger-hold-captured-after-retries',
     version: 'v1',
-    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_retry_2')), backoff: { baseMs: 100, capMs: 400, attemptsMax: 5 }, ledgerHold: 'with-first-outcome' }),
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_retry_2')), backoff: { baseMs: 100, capMs: 400, attemptsMax: 5 }, ledgerHold: 'with-first-outcome', captureModel: undefined }),
   },
   {
     name: 'payment-order-v1-ledger-hold-capture-failed',
     version: 'v1',
-    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_fail')), backoff: { baseMs: 100, capMs: 400, attemptsMax: 5 }, ledgerHold: 'with-first-outcome' }),
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_fail')), backoff: { baseMs: 100, capMs: 400, attemptsMax: 5 }, ledgerHold: 'with-first-outcome', captureModel: undefined }),
   },
   {
     name: 'payment-order-v2-captured',
@@ -199,7 +199,7 @@ const RECORDINGS: Recording[] = [
       let firstRunId: string | undefined;
       for (let i = 0; i < 12; i++) {
         await insertLedgerFacts(ctx.db, [fact(sellerId), fact(sellerId)]);
-        const handle = await ctx.client.workflow.signalWithStart('sellerLedgerWorkflow', { workflowId: sellerLedgerWorkflowId(sellerId), taskQueue: ctx.taskQueue, args: [{ sellerId, settings }], signal: ledgerWakeSignal, signalArgs: [] });
+        const handle = await ctx.client.workflow.signalWithStart('sellerLedgerWorkflow', { workflowId: sellerLedgerWorkflowId(sellerId), taskQueue: ctx.taskQueue, args: [{ sellerId, settings, journal: LEDGER_FACTS_IN_POSTGRES }], signal: ledgerWakeSignal, signalArgs: [] });
         firstRunId ??= handle.signaledRunId;
         await sleep(300);
       }
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
   };
   const seed = async (token: string): Promise<PaymentOrderInput> => {
     const [order] = await seedAuthorizedPayment(db, config.PSP_BASE_URL, { token, sellers: [{ sellerId: `history-${tag}`, amountMinor: 2_345n }] });
-    return { ...order!, amountMinor: order!.amountMinor.toString(), backoff: { baseMs: 100, capMs: 400 }, commissionBps: 0, authExpiresAt: order!.authExpiresAt, captureSafetyMarginMs: 0 };
+    return { ...order!, amountMinor: order!.amountMinor.toString(), backoff: { baseMs: 100, capMs: 400 }, commissionBps: 0, authExpiresAt: order!.authExpiresAt, captureSafetyMarginMs: 0, captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION };
   };
   const ctx: Context = { client, taskQueue, seed, ledgerSettings, db, tag, afterStop: [] };
   try {

@@ -30,6 +30,7 @@ import type { Database } from '../db/client';
 import { paymentOrders, payments, refunds } from '../db/schema';
 import type { BackoffPolicy } from '../domain/backoff';
 import {
+  CAPTURE_BOUNDED_BY_AUTHORIZATION,
   cancelPaymentOrderSignal,
   paymentOrderWorkflowId,
   refundWorkflowId,
@@ -89,6 +90,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       commissionBps: order.commissionBps,
       authExpiresAt: authExpiresAt.toISOString(),
       captureSafetyMarginMs: settings.captureSafetyMarginMs,
+      captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION,
     };
     try {
       await client.workflow.start('paymentOrderWorkflow', {

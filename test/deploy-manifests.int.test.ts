@@ -13,7 +13,7 @@ import { DATA_DIR, ROOT, testEnv } from './support';
 import { PROBE_PORT_VARIABLE, type Report } from '../scripts/validate-deploy';
 import { createDb } from '../db/client';
 import { connectTemporalClient } from '../temporal/client';
-import { paymentOrderWorkflowId, type PaymentOrderInput, type PaymentOrderView } from '../workflows/contracts';
+import { CAPTURE_BOUNDED_BY_AUTHORIZATION, paymentOrderWorkflowId, type PaymentOrderInput, type PaymentOrderView } from '../workflows/contracts';
 import { seedAuthorizedPayment } from './fixtures';
 import { testConfig, uniqueId } from './support';
 
@@ -116,7 +116,7 @@ describe('deployment files', () => {
       const port = await freePort();
       worker = await startService({ name: 'worker-bundled', entry: 'temporal/worker.main.ts', root: ROOT, logDir: path.join(DATA_DIR, 'logs', 'test'), port, env: { ...testEnv().env, WORKER_METRICS_PORT: String(port), WORKER_SDK_METRICS_PORT: '0', TEMPORAL_TASK_QUEUE: taskQueue, WORKFLOW_BUNDLE_DIR: dir } });
       const [order] = await seedAuthorizedPayment(db, testEnv().pspBaseUrl, { token: 'tok_visa', sellers: [{ sellerId: uniqueId('seller'), amountMinor: 2_500n }] });
-      const input: PaymentOrderInput = { ...order!, amountMinor: order!.amountMinor.toString(), backoff: { baseMs: 20, capMs: 200, attemptsMax: 3 }, commissionBps: 0, ledgerHold: 'with-first-outcome' };
+      const input: PaymentOrderInput = { ...order!, amountMinor: order!.amountMinor.toString(), backoff: { baseMs: 20, capMs: 200, attemptsMax: 3 }, commissionBps: 0, captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION };
       const handle = await client.workflow.start('paymentOrderWorkflow', { taskQueue, workflowId: paymentOrderWorkflowId(order!.paymentOrderId), args: [input] });
       const view: PaymentOrderView = await handle.result();
       expect(view.status).toBe('CAPTURED');

@@ -9,6 +9,11 @@ import type { BackoffPolicy } from '../domain/backoff';
 import type { PaymentOrderStatus, RefundStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
 
+/** PaymentOrderInput.captureModel of this version (see there). */
+export const CAPTURE_BOUNDED_BY_AUTHORIZATION = 'bounded-by-authorization';
+/** SellerLedgerInput.journal of this version (see there). */
+export const LEDGER_FACTS_IN_POSTGRES = 'facts-in-postgres';
+
 export const paymentOrderWorkflowId = (paymentOrderId: string): string => `payment-order:${paymentOrderId}`;
 export const sellerLedgerWorkflowId = (sellerId: string): string => `seller-ledger:${sellerId}`;
 export const refundWorkflowId = (refundId: string): string => `refund:${refundId}`;
@@ -47,6 +52,14 @@ export type PaymentOrderInput = {
    * and a search-attribute upsert to every PaymentOrder (docs/performance.md).
    */
   ledgerHold?: 'with-first-outcome';
+  /**
+   * 'bounded-by-authorization' (set by every starter of this version): captures retry until the
+   * authorization's expiry, unknown outcomes are looked up, failures go through a void. Absent:
+   * a workflow started by the previous version, which finishes on its code
+   * (workflows/payment-order.legacy.ts). An input field rather than `patched()`, which would add a
+   * marker and a `TemporalChangeVersion` upsert to every PaymentOrder (docs/performance.md).
+   */
+  captureModel?: typeof CAPTURE_BOUNDED_BY_AUTHORIZATION;
   /**
    * When the authorization lapses at the PSP (ISO 8601). Captures keep retrying until
    * `authExpiresAt - captureSafetyMarginMs`; then the order's share is voided. Present on every
@@ -143,6 +156,13 @@ export type SellerLedgerSettings = {
 export type SellerLedgerInput = {
   sellerId: string;
   settings: SellerLedgerSettings;
+  /**
+   * 'facts-in-postgres' (every start and continue-as-new of this version): the ledger journals
+   * what Postgres holds. Absent: a run of the previous version, which hands over to this one
+   * (workflows/seller-ledger.legacy.ts). An input field rather than `patched()` for the same
+   * reason as PaymentOrderInput.captureModel.
+   */
+  journal?: typeof LEDGER_FACTS_IN_POSTGRES;
   /**
    * Facts a run of the old ledger (which kept facts in its state) had not committed; the first run
    * of the current code writes them to Postgres. Current runs carry nothing.

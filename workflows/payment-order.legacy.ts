@@ -1,9 +1,8 @@
 /**
  * The PaymentOrder workflow as it was before captures were bounded by the authorization's
  * validity (a fixed number of attempts). Workflows started by that version replay and finish on
- * this code, command for command; `paymentOrderWorkflow` sends them here when their history has no
- * `capture-bounded-by-authorization` patch marker. Delete it (and deprecate the patch) once no
- * such workflow is open: `npm run -s stuck -- --older-than 0s` lists open PaymentOrders.
+ * this code, command for command; `paymentOrderWorkflow` sends them here when their input has no
+ * `captureModel`. Delete it once no such workflow is open: `npm run -s stuck -- --older-than 0s` lists open PaymentOrders.
  *
  * Two adaptations to the current activities, neither of which changes a command: the capture
  * activity now answers `rejected` where it answered `failed`, and may answer `unknown`, which this

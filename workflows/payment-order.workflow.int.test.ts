@@ -12,6 +12,7 @@ import { seedAuthorizedPayment, type SeededOrder } from '../test/fixtures';
 import { testEnv, uniqueId, waitFor } from '../test/support';
 import { createWorkflowHarness, type WorkflowHarness } from '../test/workflow-env';
 import {
+  CAPTURE_BOUNDED_BY_AUTHORIZATION,
   paymentOrderStateQuery,
   paymentOrderWorkflowId,
   SA_CAPTURE_ATTEMPTS,
@@ -47,6 +48,7 @@ describe('PaymentOrder workflow', () => {
       commissionBps: 0,
       authExpiresAt: order.authExpiresAt,
       captureSafetyMarginMs: 0,
+      captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION,
       ...overrides,
     };
     return h.env.client.workflow.start('paymentOrderWorkflow', { taskQueue: h.taskQueue, workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [input] });

@@ -24,15 +24,14 @@
  * captured first means CAPTURED (the payment then needs a refund), voided means VOIDED with
  * AUTH_RELEASE.
  *
- * Workflows started before this version have no `capture-bounded-by-authorization` marker in
- * their history and finish on the old code (payment-order.legacy.ts).
+ * Workflows started before this version have no `captureModel` in their input and finish on the
+ * old code (payment-order.legacy.ts).
  */
 import {
   ActivityFailure,
   condition,
   continueAsNew,
   log,
-  patched,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -43,6 +42,7 @@ import type { PaymentOrderStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
 import type { CaptureOutcome, VoidOutcome } from '../psp/psp.port';
 import {
+  CAPTURE_BOUNDED_BY_AUTHORIZATION,
   cancelPaymentOrderSignal,
   paymentOrderStateQuery,
   SA_CAPTURE_ATTEMPTS,
@@ -57,7 +57,6 @@ import { legacyPaymentOrderWorkflow } from './payment-order.legacy';
 import { psp, steps } from './payment-order.proxies';
 
 /** The patch that marks workflows started with a time-bounded capture budget. */
-export const CAPTURE_BOUNDED_BY_AUTHORIZATION = 'capture-bounded-by-authorization';
 
 /** Our own last error when the budget ran out before the PSP refused anything. */
 export const CAPTURE_WINDOW_CLOSED = 'CAPTURE_WINDOW_CLOSED';
@@ -67,7 +66,7 @@ const FALLBACK_AUTH_VALIDITY_MS = 7 * 24 * 3600 * 1000;
 const RETRY_DELAYS_KEPT = 20;
 
 export async function paymentOrderWorkflow(input: PaymentOrderInput): Promise<PaymentOrderView> {
-  if (!patched(CAPTURE_BOUNDED_BY_AUTHORIZATION)) return legacyPaymentOrderWorkflow(input);
+  if (input.captureModel !== CAPTURE_BOUNDED_BY_AUTHORIZATION) return legacyPaymentOrderWorkflow(input);
   return captureWithinAuthorization(input);
 }
 

@@ -18,6 +18,7 @@ import {
 import type { createLedgerActivities } from '../activities/ledger.activities';
 import { journalEntryId } from '../ledger/journal';
 import {
+  LEDGER_FACTS_IN_POSTGRES,
   ledgerFactSignal,
   ledgerFactsSignal,
   ledgerWakeSignal,
@@ -70,7 +71,8 @@ export async function legacySellerLedgerWorkflow(input: SellerLedgerInput): Prom
   for (;;) {
     if (patched(LEDGER_HANDOVER)) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof legacySellerLedgerWorkflow>({ sellerId: input.sellerId, settings: input.settings, carried: [...pending] });
+      // The next run is the current code's (sellerLedgerWorkflow reads `journal`).
+      await continueAsNew<typeof legacySellerLedgerWorkflow>({ sellerId: input.sellerId, settings: input.settings, carried: [...pending], journal: LEDGER_FACTS_IN_POSTGRES });
     }
     await condition(() => pending.length > 0 || woken || shouldContinueAsNew());
     // Group commit: facts that arrive while a batch commits form the next batch, so a busy seller

@@ -17,7 +17,7 @@ import type { LedgerEntriesRecordedEvent } from '../ledger/events';
 import { collectLedgerEvents } from '../test/fixtures';
 import { testConfig, uniqueId, waitFor } from '../test/support';
 import { createWorkflowHarness, type WorkflowHarness } from '../test/workflow-env';
-import { ledgerFactsSignal, ledgerWakeSignal, sellerLedgerStateQuery, sellerLedgerWorkflowId, type LedgerFactPayload } from './contracts';
+import { LEDGER_FACTS_IN_POSTGRES, ledgerFactsSignal, ledgerWakeSignal, sellerLedgerStateQuery, sellerLedgerWorkflowId, type LedgerFactPayload } from './contracts';
 
 const fact = (sellerId: string, entryType: LedgerFactPayload['entryType'] = 'AUTH_HOLD', paymentOrderId = randomUUID()): LedgerFactPayload => ({
   entryType,
@@ -49,7 +49,7 @@ const wake = (h: WorkflowHarness, sellerId: string) =>
   h.env.client.workflow.signalWithStart('sellerLedgerWorkflow', {
     workflowId: sellerLedgerWorkflowId(sellerId),
     taskQueue: h.taskQueue,
-    args: [{ sellerId, settings: h.ledgerSettings }],
+    args: [{ sellerId, settings: h.ledgerSettings, journal: LEDGER_FACTS_IN_POSTGRES }],
     signal: ledgerWakeSignal,
     signalArgs: [],
   });

@@ -20,7 +20,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  patched,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -29,6 +28,7 @@ import {
 import type { createLedgerActivities } from '../activities/ledger.activities';
 import { equalJitterDelayMs } from '../domain/backoff';
 import {
+  LEDGER_FACTS_IN_POSTGRES,
   ledgerFactSignal,
   ledgerFactsSignal,
   ledgerWakeSignal,
@@ -40,7 +40,6 @@ import {
 import { legacySellerLedgerWorkflow } from './seller-ledger.legacy';
 
 /** The patch that marks runs of the current code (facts in Postgres). */
-export const LEDGER_FACTS_IN_POSTGRES = 'ledger-facts-in-postgres';
 
 /**
  * Journal (and maybe publish) as a local activity: one transaction and at most one Kafka send, in
@@ -58,7 +57,7 @@ const PUBLISH_RETRY_BASE_MS = 1_000;
 const PUBLISH_RETRY_CAP_MS = 30_000;
 
 export async function sellerLedgerWorkflow(input: SellerLedgerInput): Promise<void> {
-  if (!patched(LEDGER_FACTS_IN_POSTGRES)) return legacySellerLedgerWorkflow(input);
+  if (input.journal !== LEDGER_FACTS_IN_POSTGRES) return legacySellerLedgerWorkflow(input);
   const streamId = input.sellerId;
   const { batchMaxItems, batchMaxWaitMs, historyEventsMax } = input.settings;
   const publishBackoff = { baseMs: PUBLISH_RETRY_BASE_MS, capMs: Math.max(input.settings.publishRetryCapMs ?? PUBLISH_RETRY_CAP_MS, PUBLISH_RETRY_BASE_MS) };
@@ -92,7 +91,7 @@ export async function sellerLedgerWorkflow(input: SellerLedgerInput): Promise<vo
     if (shouldContinueAsNew()) {
       // Nothing to carry: the next run starts by looking at what Postgres holds.
       await condition(allHandlersFinished);
-      if (inbound.length === 0) await continueAsNew<typeof sellerLedgerWorkflow>({ sellerId: streamId, settings: input.settings });
+      if (inbound.length === 0) await continueAsNew<typeof sellerLedgerWorkflow>({ sellerId: streamId, settings: input.settings, journal: LEDGER_FACTS_IN_POSTGRES });
       continue;
     }
     if (!woken && !publishDue()) {
