@@ -23,10 +23,13 @@ beforeAll(() => {
 
 test('the committed histories cover each workflow type and path', () => {
   expect(files).toEqual([
-    // Releases before captures were bounded by time, and before facts lived in Postgres.
+    // Releases before captures were bounded by time, and before facts lived in Postgres (an order
+    // of the previous release whose attempts run out hands over to the current code: -run-2).
     'payment-order-capture-failed.json',
     'payment-order-capture-retries.json',
     'payment-order-captured.json',
+    'payment-order-v1-exhausted-handover-run-2.json',
+    'payment-order-v1-exhausted-handover.json',
     'payment-order-v1-ledger-hold-capture-failed.json',
     'payment-order-v1-ledger-hold-captured-after-retries.json',
     // The current PaymentOrder: captured; unknown -> lookup -> captured; unknown with the lookup

@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -66,6 +66,8 @@ const startOrder = (ctx: Context, input: PaymentOrderInput) =>
   ctx.client.workflow.start('paymentOrderWorkflow', { taskQueue: ctx.taskQueue, workflowId: paymentOrderWorkflowId(input.paymentOrderId), args: [input] });
 
 const upgradeSeller = (ctx: Context) => `history-upgrade-${ctx.tag}`;
+/** Where the v1 step leaves the order id for the current step (another process). */
+const exhaustedHandoverFile = (ctx: Context) => path.join(os.tmpdir(), `record-histories-exhausted-${ctx.tag}.txt`);
 
 /** Captures an order of `token`, records a refund of `amountMinor` as the API does, and starts its workflow. */
 async function refundOf(ctx: Context, token: string, amountMinor: bigint): Promise<WorkflowHandle> {
@@ -120,6 +122,35 @@ const RECORDINGS: Recording[] = [
     name: 'payment-order-v1-ledger-hold-capture-failed',
     version: 'v1',
     run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_fail')), backoff: { baseMs: 100, capMs: 400, attemptsMax: 5 }, ledgerHold: 'with-first-outcome', captureModel: undefined }),
+  },
+  {
+    // The previous release's order whose attempts run out on ambiguous captures (the PSP captured
+    // on the first call; every reply times out): started on that release's code, it finishes on
+    // the current one, which hands it over (continue-as-new) to the current capture code instead
+    // of failing it; the next run looks the capture up.
+    name: 'payment-order-v1-exhausted-handover',
+    version: 'v1',
+    run: async (ctx) => {
+      const input = { ...(await ctx.seed('tok_capture_timeout_9')), backoff: { baseMs: 4_000, capMs: 4_000, attemptsMax: 3 }, ledgerHold: 'with-first-outcome' as const };
+      writeFileSync(exhaustedHandoverFile(ctx), input.paymentOrderId);
+      await startOrder(ctx, input);
+      // The first attempt runs on the previous release; the rest on the current one.
+      await sleep(2_500);
+      return undefined;
+    },
+  },
+  {
+    name: 'payment-order-v1-exhausted-handover',
+    version: 'current',
+    run: async (ctx) => {
+      const paymentOrderId = readFileSync(exhaustedHandoverFile(ctx), 'utf8');
+      const handle = ctx.client.workflow.getHandle(paymentOrderWorkflowId(paymentOrderId));
+      await handle.result();
+      const runs: Array<{ runId: string; startTime: Date }> = [];
+      for await (const execution of ctx.client.workflow.list({ query: `WorkflowId = '${handle.workflowId}'` })) runs.push({ runId: execution.runId, startTime: execution.startTime });
+      runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
+      return ctx.client.workflow.getHandle(handle.workflowId, runs[0]!.runId);
+    },
   },
   {
     name: 'payment-order-v2-captured',

@@ -4,13 +4,19 @@
  * this code, command for command; `paymentOrderWorkflow` sends them here when their input has no
  * `captureModel`. Delete it once no such workflow is open: `npm run -s stuck -- --older-than 0s` lists open PaymentOrders.
  *
+ * One exception to "finish on this code": a run whose attempts run out live on this version does
+ * not fail (its last outcome may have been a capture whose reply was lost); it continues as new on
+ * the current code, which looks the capture up and fails only through a void the PSP confirms.
+ *
  * Two adaptations to the current activities, neither of which changes a command: the capture
  * activity now answers `rejected` where it answered `failed`, and may answer `unknown`, which this
  * code retries like a retryable outcome, as it did with timeouts.
  */
 import {
   ActivityFailure,
+  continueAsNew,
   log,
+  patched,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -33,6 +39,15 @@ import { psp, steps } from './payment-order.proxies';
 /** What the capture activity answered in that version ('failed'), besides today's outcomes. */
 type LegacyCaptureOutcome = CaptureOutcome | { kind: 'failed'; code: string; message: string };
 
+/**
+ * The patch under which a legacy run whose attempts ran out does not fail: it continues as new on
+ * the current code (captures bounded by the authorization; unknown outcomes looked up; failure
+ * only through a void the PSP confirms). Without it, an order whose last attempt was ambiguous
+ * ended CAPTURE_FAILED + AUTH_RELEASE while the PSP held its capture. Histories that reached the
+ * end of their attempts before this patch replay unchanged (no marker: the old path).
+ */
+export const LEGACY_HANDOVER_ON_EXHAUSTION = 'legacy-capture-exhaustion-hands-over';
+
 export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Promise<PaymentOrderView> {
   const attemptsMax = input.backoff.attemptsMax ?? 5;
   const view: PaymentOrderView = {
@@ -52,7 +67,7 @@ export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Prom
   let holdReported = false;
 
   /** Moves to `to` (search attributes, query state, database) after reporting its ledger facts. */
-  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType) => {
+  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType, pspCaptureId?: string) => {
     view.status = to;
     view.lastPspError = lastPspError;
     upsertSearchAttributes([
@@ -74,8 +89,10 @@ export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Prom
       amountMinor: input.amountMinor,
       currency: input.currency,
       commissionBps: input.commissionBps,
+      ...(entryType === 'CAPTURE' && pspCaptureId ? { metadata: { pspCaptureId } } : {}),
     }));
-    await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError }, ledgerFacts });
+    // The capture id (a local activity's input, not a command) makes the order refundable.
+    await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError, ...(pspCaptureId ? { pspCaptureId } : {}) }, ledgerFacts });
   };
 
   await transition('CAPTURE_REQUESTED', null, 'AUTH_HOLD');
@@ -97,7 +114,7 @@ export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Prom
     view.attempts = attempt;
 
     if (outcome.kind === 'captured') {
-      await transition('CAPTURED', view.lastPspError, 'CAPTURE');
+      await transition('CAPTURED', view.lastPspError, 'CAPTURE', outcome.captureId);
       return view;
     }
     const error = { code: outcome.code, message: outcome.message };
@@ -114,6 +131,15 @@ export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Prom
     await sleep(delayMs);
   }
 
+  if (patched(LEGACY_HANDOVER_ON_EXHAUSTION)) {
+    log.warn('capture attempts of the previous release exhausted; continuing on the current code', { paymentOrderId: input.paymentOrderId, attempts: view.attempts });
+    // AUTH_HOLD went out at CAPTURE_REQUESTED, or with the first outcome (PENDING_CAPTURE) if there was one.
+    const holdReportedSoFar = !holdWithFirstOutcome || holdReported;
+    await continueAsNew<typeof legacyPaymentOrderWorkflow>({
+      ...input,
+      resume: { status: view.status, attempts: view.attempts, lastPspError: lastError, unknownOutcomes: 0, holdReported: holdReportedSoFar, cancelRequested: false },
+    });
+  }
   log.warn('capture attempts exhausted', { paymentOrderId: input.paymentOrderId, attempts: view.attempts });
   await transition('CAPTURE_FAILED', lastError ?? { code: 'ATTEMPTS_EXHAUSTED', message: 'capture attempts exhausted' }, 'AUTH_RELEASE');
   return view;
