@@ -5,9 +5,15 @@
  */
 import { Context } from '@temporalio/activity';
 import type { CaptureLookup, CaptureOutcome, PaymentServiceProvider, RefundLookup, RefundOutcome, VoidOutcome } from '../psp/psp.port';
+import { eq } from 'drizzle-orm';
+import type { Database } from '../db/client';
+import { paymentOrders } from '../db/schema';
 import { parseMinor } from '../domain/money';
 
 export type CaptureInput = { paymentOrderId: string; authorizationId: string; amountMinor: string; currency: string };
+
+/** The capture activity's answer: the PSP's outcome, or "not sent: the payment was cancelled". */
+export type CaptureActivityOutcome = CaptureOutcome | { kind: 'cancelled' };
 
 /** One key per PaymentOrder: every retry of its capture is the same request to the PSP. */
 export const captureIdempotencyKey = (paymentOrderId: string): string => `capture:${paymentOrderId}`;
@@ -18,21 +24,42 @@ export const refundIdempotencyKey = (refundId: string): string => `refund:${refu
 
 export type RefundInput = { refundId: string; pspCaptureId: string; amountMinor: string; currency: string };
 
-export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
+export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Database }) {
   const note = (operation: string, subjectId: string, outcome: { kind: string; code?: string }): void => {
     Context.current().log.debug(`psp ${operation}`, { subjectId, outcome: outcome.kind, code: outcome.code });
   };
+  const capture = async (input: CaptureInput): Promise<CaptureOutcome> => {
+    const outcome = await deps.psp.capture({
+      idempotencyKey: captureIdempotencyKey(input.paymentOrderId),
+      authorizationId: input.authorizationId,
+      amountMinor: parseMinor(input.amountMinor),
+      currency: input.currency,
+      reference: input.paymentOrderId,
+    });
+    note('capture', input.paymentOrderId, outcome);
+    return outcome;
+  };
   return {
     async capturePayment(input: CaptureInput): Promise<CaptureOutcome> {
-      const outcome = await deps.psp.capture({
-        idempotencyKey: captureIdempotencyKey(input.paymentOrderId),
-        authorizationId: input.authorizationId,
-        amountMinor: parseMinor(input.amountMinor),
-        currency: input.currency,
-        reference: input.paymentOrderId,
-      });
-      note('capture', input.paymentOrderId, outcome);
-      return outcome;
+      return capture(input);
+    },
+
+    /**
+     * The current PaymentOrder's capture: reads the order's cancellation in Postgres first and, if
+     * the payment was cancelled, answers `cancelled` without calling the PSP. Closes the window in
+     * which a cancel arrives while the workflow task that schedules the capture is running (the
+     * signal lands after the capture was scheduled). `capturePayment` stays as it was for
+     * workflows of the previous release, which know no such outcome.
+     */
+    async captureUnlessCancelled(input: CaptureInput): Promise<CaptureActivityOutcome> {
+      {
+        const [row] = await deps.db.select({ cancelRequestedAt: paymentOrders.cancelRequestedAt }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
+        if (row?.cancelRequestedAt) {
+          note('capture not sent (payment cancelled)', input.paymentOrderId, { kind: 'cancelled' });
+          return { kind: 'cancelled' };
+        }
+      }
+      return capture(input);
     },
 
     /** Asks the PSP whether this PaymentOrder's capture happened (after an unknown outcome). */

@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     startRefunds: (items) => starter.startRefunds(items),
     signalCancel: (ids) => starter.signalCancel(ids),
     cancelWaitMs: config.CANCEL_WAIT_MS,
+    psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })),
     log,
   });
 

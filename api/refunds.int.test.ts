@@ -153,6 +153,19 @@ describe('cancel and refunds', () => {
     expect(await pspLog('refunds', res.json.refundId)).toHaveLength(1);
   }, 60_000);
 
+  test('an order captured before capture ids were stored: the id is found at the PSP, the refund goes through', async () => {
+    const { paymentId, orders } = await checkout('tok_visa', [1_500]);
+    await captured(paymentId);
+    const orderId = orders[0]!.paymentOrderId;
+    const { rows } = await pg.query<{ id: string }>('update payment_orders set psp_capture_id = null where id = $1 returning (select psp_capture_id from payment_orders where id = $1) as id', [orderId]);
+    const original = rows[0]!.id;
+    const res = await refund(paymentId, orderId, 500);
+    expect(res.status).toBe(202);
+    expect(await refundFinal(res.json.refundId)).toMatchObject({ status: 'REFUNDED' });
+    expect((await pg.query<{ id: string }>('select psp_capture_id as id from payment_orders where id = $1', [orderId])).rows[0]!.id).toBe(original);
+    expect(await pspLog('refunds', res.json.refundId)).toHaveLength(1);
+  }, 60_000);
+
   test('cancel before capture: every order VOIDED at the PSP, AUTH_RELEASE posted, nothing captured', async () => {
     const { paymentId, orders } = await checkout('tok_capture_retry_1000');
     await until(paymentId, 'retrying', (p) => p.paymentOrders.every((o: Json) => o.status === 'PENDING_CAPTURE'));

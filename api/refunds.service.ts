@@ -14,12 +14,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { captureIdempotencyKey } from '../activities/psp.activities';
 import type { Database } from '../db/client';
 import { constraintOf } from '../db/errors';
 import { paymentOrders, payments, refunds } from '../db/schema';
 import { moneyToJson } from '../domain/money';
 import { FINAL_ORDER_STATUSES, type PaymentOrderStatus } from '../domain/payment-status';
 import type { Logger } from '../observability/logger';
+import type { PaymentServiceProvider } from '../psp/psp.port';
 import type { RefundToStart } from '../temporal/payment-order-starter';
 import { createIdempotency, requestHash, type HttpOutcome } from './idempotency';
 import { ownedRows, type ReadAccess } from './ownership';
@@ -35,6 +37,8 @@ export type RefundsServiceDeps = {
   signalCancel: (paymentOrderIds: string[]) => Promise<unknown>;
   /** How long a cancel waits for the orders' outcomes before answering. */
   cancelWaitMs: number;
+  /** Finds the capture id of an order captured before capture ids were stored. */
+  psp: Pick<PaymentServiceProvider, 'lookupCapture'>;
   log: Logger;
 };
 
@@ -59,11 +63,35 @@ export function refundJson(r: RefundRow) {
 
 const OPEN: readonly PaymentOrderStatus[] = ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE'];
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function createRefundsService(deps: RefundsServiceDeps) {
   const { db } = deps;
   const idempotency = createIdempotency({ db, leaseMs: deps.leaseMs, retentionS: deps.retentionS });
 
+  /**
+   * Orders captured before the release that stores capture ids (or by a workflow of that release
+   * still running) have none: ask the PSP by the capture's idempotency key, once, and keep it.
+   */
+  async function fillMissingCaptureId(paymentId: string, paymentOrderId: string): Promise<void> {
+    const [order] = await db.select({ status: paymentOrders.status, pspCaptureId: paymentOrders.pspCaptureId }).from(paymentOrders).where(and(eq(paymentOrders.id, paymentOrderId), eq(paymentOrders.paymentId, paymentId)));
+    if (!order || order.status !== 'CAPTURED' || order.pspCaptureId !== null) return;
+    let found: Awaited<ReturnType<PaymentServiceProvider['lookupCapture']>>;
+    try {
+      found = await deps.psp.lookupCapture({ idempotencyKey: captureIdempotencyKey(paymentOrderId) });
+    } catch (err) {
+      deps.log.warn({ err, paymentOrderId }, 'capture id lookup failed');
+      throw new Problem(503, 'psp-unavailable', 'Payment provider unavailable', 'The order was captured before capture ids were stored, and the payment provider did not answer when asked for it. Try again later; nothing was recorded.');
+    }
+    if (found.kind !== 'captured') {
+      deps.log.error({ paymentOrderId, outcome: found.kind }, 'a CAPTURED order has no capture at the PSP');
+      throw new Problem(409, 'capture-not-found', 'Capture not found at the payment provider', 'This order is CAPTURED here, but the payment provider holds no capture for it; it cannot be refunded until an operator reconciles it.');
+    }
+    await db.update(paymentOrders).set({ pspCaptureId: found.captureId }).where(and(eq(paymentOrders.id, paymentOrderId), isNull(paymentOrders.pspCaptureId)));
+  }
+
   async function requestRefund(cmd: { principal: string; idempotencyKey: string; paymentId: string; body: CreateRefundRequest }): Promise<HttpOutcome> {
+    if (UUID.test(cmd.body.paymentOrderId) && UUID.test(cmd.paymentId)) await fillMissingCaptureId(cmd.paymentId.toLowerCase(), cmd.body.paymentOrderId.toLowerCase());
     const command = {
       principal: cmd.principal,
       key: cmd.idempotencyKey,

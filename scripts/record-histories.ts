@@ -131,7 +131,7 @@ const RECORDINGS: Recording[] = [
     name: 'payment-order-v1-exhausted-handover',
     version: 'v1',
     run: async (ctx) => {
-      const input = { ...(await ctx.seed('tok_capture_timeout_9')), backoff: { baseMs: 4_000, capMs: 4_000, attemptsMax: 3 }, ledgerHold: 'with-first-outcome' as const };
+      const input = { ...(await ctx.seed('tok_capture_timeout_9')), backoff: { baseMs: 4_000, capMs: 4_000, attemptsMax: 3 }, ledgerHold: 'with-first-outcome' as const, captureModel: undefined };
       writeFileSync(exhaustedHandoverFile(ctx), input.paymentOrderId);
       await startOrder(ctx, input);
       // The first attempt runs on the previous release; the rest on the current one.
@@ -275,7 +275,7 @@ async function main(): Promise<void> {
   const ledgerSettings: SellerLedgerSettings = { batchMaxItems: 10, batchMaxWaitMs: 0, historyEventsMax: 10_000 };
   const ledgerSignal = createLedgerSignalActivities({ client, taskQueue, settings: ledgerSettings });
   const activities = {
-    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }) }),
+    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }), db }),
     ...createPaymentOrderActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createLedgerActivities({ db, producer, topic: config.LEDGER_TOPIC }),
     ...createLedgerVerificationActivities({ db, graceMs: 60_000 }),

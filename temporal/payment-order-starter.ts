@@ -74,6 +74,9 @@ export type OrderToStart = {
 /** A refund the API recorded, to run as a RefundWorkflow. */
 export type RefundToStart = { refundId: string; paymentId: string; paymentOrderId: string; sellerId: string; amountMinor: bigint; currency: string; pspCaptureId: string };
 
+/** How long after a cancel the relay keeps re-sending its signal (spaced out). */
+const CANCEL_RESIGNAL_FOR_S = 3_600;
+
 export function createPaymentOrderStarter(deps: { client: Client; db: Database; settings: StarterSettings; log: Logger }) {
   const { client, db, settings } = deps;
 
@@ -181,19 +184,35 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
     if (failed.length > 0) throw new AggregateError(failed.map((r): unknown => (r as PromiseRejectedResult).reason), `${failed.length} cancel signal(s) failed`);
   }
 
-  /** Cancellations requested a while ago on orders still open: signalled again (harmless if received). */
-  async function relayCancelsOnce(options: { minAgeMs: number; batchMax: number }): Promise<number> {
+  /**
+   * Cancellations requested a while ago on orders still open: signalled again (harmless if
+   * received), in case the API's signal was lost. Spaced out, not every sweep: at about 0, 1, 2,
+   * 4, 8, ... seconds after `minAgeMs`, for an hour - a few signals per order, so a mass cancel
+   * during a PSP outage does not flood the workflows (each signal is a history event and a
+   * workflow task). After that an order acts on its cancel at its next step anyway: every step
+   * and every capture attempt reads it from Postgres.
+   */
+  async function relayCancelsOnce(options: { minAgeMs: number; batchMax: number; intervalMs?: number }): Promise<number> {
+    const tickS = (options.intervalMs ?? 1_000) / 1_000;
+    const sinceDue = sql`(extract(epoch from (now() - ${paymentOrders.cancelRequestedAt})) - ${options.minAgeMs / 1000})`;
     const rows = await db
       .select({ id: paymentOrders.id })
       .from(paymentOrders)
-      .where(and(sql`${paymentOrders.cancelRequestedAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`, inArray(paymentOrders.status, ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE'])))
+      .where(
+        and(
+          sql`${paymentOrders.cancelRequestedAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`,
+          sql`${paymentOrders.cancelRequestedAt} > now() - make_interval(secs => ${options.minAgeMs / 1000 + CANCEL_RESIGNAL_FOR_S})`,
+          sql`(${sinceDue} < ${tickS} or ${sinceDue} - power(2, floor(log(2, greatest(${sinceDue}, 1)::numeric)))::float8 < ${tickS})`,
+          inArray(paymentOrders.status, ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE']),
+        ),
+      )
       .limit(options.batchMax);
     if (rows.length > 0) await signalCancel(rows.map((r) => r.id));
     return rows.length;
   }
 
   /** One sweep of the relay: unmarked orders and refunds, and cancellations not yet acted on, older than `minAgeMs`. */
-  async function relayOnce(options: { minAgeMs: number; batchMax: number }): Promise<number> {
+  async function relayOnce(options: { minAgeMs: number; batchMax: number; intervalMs?: number }): Promise<number> {
     return (await relayOrdersOnce(options)) + (await relayRefundsOnce(options)) + (await relayCancelsOnce(options));
   }
 

@@ -3,7 +3,7 @@
  * captured, every reply timed out) and which finishes on the current worker: it must not end
  * CAPTURE_FAILED + AUTH_RELEASE while the PSP holds its capture. The legacy path hands over to the
  * current code (patch `legacy-capture-exhaustion-hands-over`), which looks the capture up.
- * Runs bench/review-legacy-lost-sale.ts: one process per workflow bundle, as record-histories does.
+ * Runs test/legacy-lost-sale.ts: one process per workflow bundle, as record-histories does.
  */
 import { execFile } from 'node:child_process';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { ROOT, testConfig, testEnv, waitFor } from './support';
 const run = promisify(execFile);
 
 test('an order started by the previous release, ambiguous on its last attempt, ends CAPTURED once with its capture id and entries', async () => {
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/review-legacy-lost-sale.ts')], { cwd: ROOT, env: { ...process.env, ...testEnv().env }, timeout: 120_000, maxBuffer: 10 * 1024 * 1024 });
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/legacy-lost-sale.ts')], { cwd: ROOT, env: { ...process.env, ...testEnv().env }, timeout: 120_000, maxBuffer: 10 * 1024 * 1024 });
   const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
   expect(line).toBeDefined();
   const result = JSON.parse(line!.slice('RESULT '.length)) as { paymentOrderId: string; workflowStatus: string; status: string; pspCaptureId: string | null; pspCaptureIds: string[] };

@@ -44,7 +44,7 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
   const app = createApp({
     auth: createAuthenticator(config),
     payments: createPaymentsService({ db, psp: withPspTelemetry(createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 })), startOrders: (o) => starter.start(o), leaseMs: 30_000, commissionBps: 0, retentionS: config.IDEMPOTENCY_KEY_RETENTION_S, log }),
-    refunds: createRefundsService({ db, leaseMs: 30_000, retentionS: config.IDEMPOTENCY_KEY_RETENTION_S, startRefunds: (r) => starter.startRefunds(r), signalCancel: (ids) => starter.signalCancel(ids), cancelWaitMs: 0, log }),
+    refunds: createRefundsService({ db, leaseMs: 30_000, retentionS: config.IDEMPOTENCY_KEY_RETENTION_S, startRefunds: (r) => starter.startRefunds(r), signalCancel: (ids) => starter.signalCancel(ids), cancelWaitMs: 0, psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }), log }),
     balances: createBalanceStore({ redis, db, keyPrefix: `${uniqueId('trace')}:` }),
     checks: {},
     limits: createRateLimits({ redis, settings: { ...config, RATE_LIMIT_REDIS_PREFIX: `${uniqueId('trace')}:rl:` }, log }),
@@ -76,8 +76,8 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
     const authorize = find('psp.authorize', http);
     const start = find('StartWorkflow:paymentOrderWorkflow', http);
     const run = await waitFor(`RunWorkflow under StartWorkflow in\n${tree()}`, async () => (start ? find('RunWorkflow:paymentOrderWorkflow', start) : undefined), 15_000);
-    const scheduleCapture = find('StartActivity:capturePayment', run);
-    const runCapture = scheduleCapture && find('RunActivity:capturePayment', scheduleCapture);
+    const scheduleCapture = find('StartActivity:captureUnlessCancelled', run);
+    const runCapture = scheduleCapture && find('RunActivity:captureUnlessCancelled', scheduleCapture);
     const pspCapture = runCapture && find('psp.capture', runCapture);
     // The step that reports ledger facts (the CAPTURED one: the hold travels with the first outcome).
     const signalUnder = (step: ReadableSpan) => inTrace().find((s) => s.name.endsWith(':sellerLedgerWorkflow') && s.parentSpanId === step.spanContext().spanId);

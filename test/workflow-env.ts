@@ -60,7 +60,7 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
     async createWorker(wrap, options) {
       const ledgerSignal = createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings });
       const activities = {
-        ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }) }),
+        ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }), db: dbHandle.db }),
         ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
         ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
         ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),

@@ -26,6 +26,7 @@ import type { CaptureOutcome } from '../psp/psp.port';
 import type { PaymentOrderStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
 import {
+  CAPTURE_BOUNDED_BY_AUTHORIZATION,
   paymentOrderStateQuery,
   SA_CAPTURE_ATTEMPTS,
   SA_LAST_PSP_ERROR_CODE,
@@ -135,8 +136,10 @@ export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Prom
     log.warn('capture attempts of the previous release exhausted; continuing on the current code', { paymentOrderId: input.paymentOrderId, attempts: view.attempts });
     // AUTH_HOLD went out at CAPTURE_REQUESTED, or with the first outcome (PENDING_CAPTURE) if there was one.
     const holdReportedSoFar = !holdWithFirstOutcome || holdReported;
+    // captureModel: the next run takes the current code (paymentOrderWorkflow reads it).
     await continueAsNew<typeof legacyPaymentOrderWorkflow>({
       ...input,
+      captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION,
       resume: { status: view.status, attempts: view.attempts, lastPspError: lastError, unknownOutcomes: 0, holdReported: holdReportedSoFar, cancelRequested: false },
     });
   }

@@ -171,6 +171,19 @@ describe('PaymentOrder workflow', () => {
     expect(payment!.status).toBe('CAPTURE_FAILED');
   });
 
+  test('a cancel already in Postgres when the capture is due (its signal not yet delivered): nothing captured, voided, VOIDED', async () => {
+    // The API records the cancel, then signals; here the signal never comes, as when it lands
+    // while the workflow task that schedules the first capture is running.
+    const order = await seed('tok_visa');
+    await h.dbHandle.db.update(paymentOrders).set({ cancelRequestedAt: new Date() }).where(eq(paymentOrders.id, order.paymentOrderId));
+    const view: PaymentOrderView = await (await start(order)).result();
+    expect(view).toMatchObject({ status: 'VOIDED', attempts: 0 });
+    expect(await capturesOf(order.paymentOrderId)).toHaveLength(0);
+    expect(await voidsOf(order.paymentOrderId)).toHaveLength(1);
+    expect((await row(order.paymentOrderId)).status).toBe('VOIDED');
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'AUTH_RELEASE']);
+  });
+
   test('the query shows the live status, attempts, last PSP error, next attempt and the authorization expiry while retrying', async () => {
     const order = await seed('tok_capture_retry_1');
     const handle = await start(order, { backoff: { baseMs: 3_000, capMs: 3_000 } });

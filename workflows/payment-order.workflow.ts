@@ -40,7 +40,8 @@ import {
 import { equalJitterDelayMs } from '../domain/backoff';
 import type { PaymentOrderStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
-import type { CaptureOutcome, VoidOutcome } from '../psp/psp.port';
+import type { CaptureActivityOutcome } from '../activities/psp.activities';
+import type { VoidOutcome } from '../psp/psp.port';
 import {
   CAPTURE_BOUNDED_BY_AUTHORIZATION,
   cancelPaymentOrderSignal,
@@ -152,10 +153,10 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
   };
 
   /** One capture attempt; an unknown outcome is looked up at once. */
-  const attemptCapture = async (): Promise<CaptureOutcome> => {
-    let outcome: CaptureOutcome;
+  const attemptCapture = async (): Promise<CaptureActivityOutcome> => {
+    let outcome: CaptureActivityOutcome;
     try {
-      outcome = await psp.capturePayment(callArgs);
+      outcome = await psp.captureUnlessCancelled(callArgs);
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       outcome = { kind: 'unknown', code: 'CAPTURE_ACTIVITY_FAILED', message: err.cause?.message ?? err.message };
@@ -224,6 +225,11 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
       return failThroughVoid({ code: CAPTURE_WINDOW_CLOSED, message: `no capture before the authorization's expiry (${view.authExpiresAt}) minus the safety margin${last}`.slice(0, 400) });
     }
     const outcome = await attemptCapture();
+    if (outcome.kind === 'cancelled') {
+      // Not sent: Postgres says the payment was cancelled (its signal may still be on its way).
+      cancelRequested = true;
+      continue;
+    }
     view.attempts += 1;
     if (outcome.kind === 'captured') return captured(outcome.captureId);
     const error = { code: outcome.code, message: outcome.message };

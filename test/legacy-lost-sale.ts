@@ -1,10 +1,9 @@
-/* eslint-disable @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access -- a review probe reading loosely typed JSON */
 /**
  * A PaymentOrder started by the previous release's worker (test/v1-workflows) whose
  * capture is ambiguous (`tok_capture_timeout_9`: the PSP captures on the first call, every reply
  * times out) and which finishes on the current worker - i.e. on payment-order.legacy.ts. Prints
  * its final status next to the PSP's capture log.
- *   scripts/stack up all && node --import tsx bench/review-legacy-lost-sale.ts
+ *   scripts/stack up all && node --import tsx test/legacy-lost-sale.ts
  * Two processes (one per workflow bundle), as scripts/record-histories.ts does.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,7 +21,7 @@ import { loadConfigOrExit } from '../config/config';
 import { createDb } from '../db/client';
 import { paymentOrders } from '../db/schema';
 import { createHttpPsp } from '../psp/http-psp.adapter';
-import { seedAuthorizedPayment } from '../test/fixtures';
+import { seedAuthorizedPayment } from './fixtures';
 import { paymentOrderWorkflowId, type PaymentOrderInput } from '../workflows/contracts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +41,7 @@ async function main(): Promise<void> {
   const taskQueue = values.phase === 'v1' ? `review-legacy-${Date.now().toString(36)}` : (JSON.parse(readFileSync(STATE, 'utf8')) as { taskQueue: string }).taskQueue;
   const ledgerSignal = createLedgerSignalActivities({ client, taskQueue: config.TEMPORAL_TASK_QUEUE, settings: { batchMaxItems: 10, batchMaxWaitMs: 0, historyEventsMax: 10_000 } });
   const activities = {
-    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }) }),
+    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }), db }),
     ...createPaymentOrderActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
   };
   const worker = await Worker.create({ connection, taskQueue, activities, workflowsPath: values.phase === 'v1' ? require.resolve('../test/v1-workflows') : require.resolve('../workflows') });
