@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import type { CaptureLookup, CaptureOutcome, PaymentServiceProvider, RefundLookup, RefundOutcome, VoidOutcome } from '../psp/psp.port';
 import { parseMinor } from '../domain/money';
+import { captureOutcomes, voidOutcomes } from '../observability/metrics';
 
 export type CaptureInput = { paymentOrderId: string; authorizationId: string; amountMinor: string; currency: string };
 
@@ -32,6 +33,7 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
         reference: input.paymentOrderId,
       });
       note('capture', input.paymentOrderId, outcome);
+      captureOutcomes.inc({ outcome: outcome.kind, code: outcome.kind === 'captured' ? '' : outcome.code });
       return outcome;
     },
 
@@ -52,6 +54,7 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider }) {
         reference: input.paymentOrderId,
       });
       note('void', input.paymentOrderId, outcome);
+      voidOutcomes.inc({ outcome: outcome.kind, code: 'code' in outcome ? outcome.code : '' });
       return outcome;
     },
 
