@@ -9,6 +9,7 @@ import { eq } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { paymentOrders } from '../db/schema';
 import { parseMinor } from '../domain/money';
+import { captureOutcomes, voidOutcomes } from '../observability/metrics';
 
 export type CaptureInput = { paymentOrderId: string; authorizationId: string; amountMinor: string; currency: string };
 
@@ -37,6 +38,7 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
       reference: input.paymentOrderId,
     });
     note('capture', input.paymentOrderId, outcome);
+    captureOutcomes.inc({ outcome: outcome.kind, code: outcome.kind === 'captured' ? '' : outcome.code });
     return outcome;
   };
   return {
@@ -56,6 +58,7 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
         const [row] = await deps.db.select({ cancelRequestedAt: paymentOrders.cancelRequestedAt }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
         if (row?.cancelRequestedAt) {
           note('capture not sent (payment cancelled)', input.paymentOrderId, { kind: 'cancelled' });
+          captureOutcomes.inc({ outcome: 'cancelled', code: '' });
           return { kind: 'cancelled' };
         }
       }
@@ -79,6 +82,7 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
         reference: input.paymentOrderId,
       });
       note('void', input.paymentOrderId, outcome);
+      voidOutcomes.inc({ outcome: outcome.kind, code: 'code' in outcome ? outcome.code : '' });
       return outcome;
     },
 

@@ -29,6 +29,12 @@ export const captureAttempts = new Histogram({ name: 'payorch_capture_attempts',
 
 export const paymentOrdersFinal = new Counter({ name: 'payorch_payment_orders_final_total', help: 'PaymentOrders that reached a final status, by status and last PSP error code', labelNames: ['status', 'code'] as const });
 
+/** Every capture attempt's outcome as the workflow sees it (captured, rejected, retryable, unknown) and the PSP's code. */
+export const captureOutcomes = new Counter({ name: 'payorch_capture_outcomes_total', help: 'Capture attempts by outcome (captured, rejected, retryable, unknown) and PSP error code', labelNames: ['outcome', 'code'] as const });
+
+/** Every void attempt's outcome (voided, already_captured, expired, rejected, retryable, unknown). */
+export const voidOutcomes = new Counter({ name: 'payorch_voids_total', help: 'Void attempts by outcome (voided, already_captured, expired, rejected, retryable, unknown) and PSP error code', labelNames: ['outcome', 'code'] as const });
+
 export const ledgerBatchSize = new Histogram({ name: 'payorch_ledger_batch_size', help: 'Journal entries per committed ledger batch', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500] });
 
 export const ledgerCommitDuration = new Histogram({ name: 'payorch_ledger_commit_duration_seconds', help: 'Duration of a ledger batch commit transaction', buckets: LATENCY_BUCKETS });

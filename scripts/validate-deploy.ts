@@ -17,7 +17,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { configSchema } from '../config/config';
 import { projectTopics } from '../kafka/topics';
@@ -227,7 +227,13 @@ export async function validateKubernetes(root: string, report: Report): Promise<
     }
     report.checked.push(`k8s/overlays/${overlay} (${docs.length} resources)`);
     const strimzi = docs.filter((d) => d.apiVersion?.startsWith('kafka.strimzi.io/'));
-    kubeconform(docs.filter((d) => !strimzi.includes(d)), tools, overlay, report.problems);
+    // PrometheusRule (Prometheus Operator): no schema here; it must carry deploy/prometheus/alerts.yml's groups.
+    const promRules = docs.filter((d) => d.apiVersion?.startsWith('monitoring.coreos.com/'));
+    const alertGroups = (parse(readFileSync(path.join(root, 'deploy/prometheus/alerts.yml'), 'utf8')) as { groups: unknown }).groups;
+    for (const rule of promRules) {
+      if (rule.kind !== 'PrometheusRule' || !isDeepStrictEqual(rule.spec?.groups, alertGroups)) report.problems.push(`k8s/overlays/${overlay}: ${rule.kind} ${rule.metadata?.name}: spec.groups differ from deploy/prometheus/alerts.yml (run scripts/alert-rules-k8s.ts)`);
+    }
+    kubeconform(docs.filter((d) => !strimzi.includes(d) && !promRules.includes(d)), tools, overlay, report.problems);
     await validateStrimzi(strimzi, overlay, report.problems);
     if (docs.some((d) => d.kind === 'Secret')) report.problems.push(`k8s/overlays/${overlay}: contains a Secret; secret values are never committed`);
 
