@@ -87,8 +87,8 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
     [
       'every entry belongs to a known PaymentOrder of the same seller, for its amount',
       sql`select je.id from journal_entries je left join payment_orders po on po.id = je.payment_order_id
-           where (po.id is null and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}) or (${scope} and (po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
-              or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor))`,
+           where je.entry_type in ('AUTH_HOLD','CAPTURE','AUTH_RELEASE','REFUND') and ((po.id is null and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}) or (${scope} and (po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
+              or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor)))`,
     ],
     [
       'every ledger fact is journaled within the grace period',

@@ -118,8 +118,9 @@ export const refundStateQuery = defineQuery<RefundView>('refundState');
 /** A ledger fact as it travels in a signal. */
 export type LedgerFactPayload = {
   entryType: EntryType;
-  paymentOrderId: string;
-  paymentId: string;
+  /** Null for money-out facts (SETTLEMENT, PAYOUT, PAYOUT_RETURN, ADJUSTMENT). */
+  paymentOrderId: string | null;
+  paymentId: string | null;
   sellerId: string;
   amountMinor: string;
   currency: string;
@@ -128,9 +129,13 @@ export type LedgerFactPayload = {
   metadata?: Record<string, string>;
   /** A REFUND's context (amounts as decimal strings): see ledger/journal.ts. */
   refund?: { refundId: string; capturedMinor: string; refundedBeforeMinor: string };
+  /** A money-out fact's subject (see ledger/journal.ts `LedgerFact.subject`); amounts as decimal strings. */
+  subject?: LedgerFactSubject;
   /** The W3C traceparent of the payment, so the ledger's event continues its trace. */
   traceparent?: string;
 };
+
+export type LedgerFactSubject = { subjectId: string; feeMinor?: string; direction?: 'DEBIT' | 'CREDIT'; debitAccount?: string; creditAccount?: string };
 
 export type SellerLedgerSettings = {
   batchMaxItems: number;
