@@ -13,6 +13,8 @@ import { probeRouter } from '../observability/readiness';
 import { registerLedgerGauges } from '../observability/ledger-gauges';
 import { startTracing } from '../observability/tracing';
 import { ensureSchedules } from './schedules';
+import { ensureAllPayoutSchedules } from './payout-schedules';
+import { registerReconciliationGauges } from '../observability/reconciliation-gauges';
 import { createWorkerRuntime } from './worker';
 
 async function main(): Promise<void> {
@@ -25,6 +27,7 @@ async function main(): Promise<void> {
   const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker-probe` }).admin();
   const probeDb = createDb({ url: config.DATABASE_URL, poolMax: 1, applicationName: 'payorch-worker-probe' });
   registerLedgerGauges(probeDb.db);
+  registerReconciliationGauges(probeDb.db);
   const app = express();
   app.use(
     probeRouter({
@@ -53,6 +56,11 @@ async function main(): Promise<void> {
   await ensureSchedules(runtime.client, config).then(
     (ids) => log.info({ schedules: ids }, 'schedules ensured'),
     (err: unknown) => log.error({ err }, 'could not create or update the schedules; the next worker start retries'),
+  );
+  // Every seller's payout Schedule, up to date with the configuration (cadence, minimum).
+  await ensureAllPayoutSchedules(runtime.client, config, runtime.dbHandle.db).then(
+    (n) => log.info({ sellers: n }, 'payout schedules ensured'),
+    (err: unknown) => log.error({ err }, 'could not create or update the payout schedules; the next worker start retries'),
   );
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, port: config.WORKER_METRICS_PORT }, 'worker running');
   await runtime.run(); // returns after SIGTERM/SIGINT once in-flight tasks drained

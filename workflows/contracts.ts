@@ -22,7 +22,9 @@ export const SA_LAST_PSP_ERROR_CODE = defineSearchAttributeKey('LastPspErrorCode
 export const SA_AUTH_EXPIRES_AT = defineSearchAttributeKey('AuthExpiresAt', SearchAttributeType.DATETIME);
 /** A refund workflow's status (refunds also carry SellerId, PaymentId, LastPspErrorCode). */
 export const SA_REFUND_STATUS = defineSearchAttributeKey('RefundStatus', SearchAttributeType.KEYWORD);
-export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_AUTH_EXPIRES_AT, SA_REFUND_STATUS];
+/** A payout run's outcome(s): PAID, FAILED, RETURNED (comma-separated per currency), or NOTHING_AVAILABLE; payout runs also carry SellerId. */
+export const SA_PAYOUT_STATUS = defineSearchAttributeKey('PayoutStatus', SearchAttributeType.KEYWORD);
+export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_AUTH_EXPIRES_AT, SA_REFUND_STATUS, SA_PAYOUT_STATUS];
 
 export type PspError = { code: string; message: string };
 
