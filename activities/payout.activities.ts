@@ -6,6 +6,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Database } from '../db/client';
 import { reservePayouts, transitionPayout, type ReservedPayout } from '../db/payouts';
+
+export type { ReservedPayout };
 import type { MoneyOutClient } from '../psp/money-out.client';
 
 export const payoutIdempotencyKey = (payoutId: string): string => `payout:${payoutId}`;

@@ -6,6 +6,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Database } from '../db/client';
 import { detectUnsettled, importSettlementReport, type ImportResult } from '../db/settlement';
+
+export type { ImportResult };
 import type { MoneyOutClient } from '../psp/money-out.client';
 import { PspUnavailableError } from '../psp/psp.port';
 

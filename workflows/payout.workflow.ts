@@ -10,7 +10,7 @@
  */
 import { proxyActivities, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { createPayoutActivities } from '../activities/payout.activities';
-import type { ReservedPayout } from '../db/payouts';
+import type { ReservedPayout } from '../activities/payout.activities';
 import { SA_PAYOUT_STATUS, SA_SELLER_ID } from './contracts';
 
 const payouts = proxyActivities<ReturnType<typeof createPayoutActivities>>({

@@ -6,7 +6,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { createSettlementActivities } from '../activities/settlement.activities';
-import type { ImportResult } from '../db/settlement';
+import type { ImportResult } from '../activities/settlement.activities';
 
 const settlement = proxyActivities<ReturnType<typeof createSettlementActivities>>({
   startToCloseTimeout: '5m',
