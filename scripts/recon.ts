@@ -35,8 +35,8 @@ async function main(): Promise<void> {
       for (const m of open) byKind.set(m.kind, (byKind.get(m.kind) ?? 0) + 1);
       console.log(`reconciliation${values.date ? ` ${values.date}` : ''}: ${open.length} open mismatch(es)${[...byKind].map(([k, n]) => ` ${k}=${n}`).join('')}`);
       for (const m of mismatches) {
-        const d = m.details as Record<string, unknown>;
-        const figures = m.kind === 'amount-mismatch' ? ` psp=${String(d.grossMinor)} ours=${String(d.oursMinor)} ${String(d.currency)}` : ` ${String(d.amountMinor ?? d.grossMinor ?? '')} ${String(d.currency ?? '')}`;
+        const d = m.details as Record<string, string | undefined>;
+        const figures = m.kind === 'amount-mismatch' ? ` psp=${d.grossMinor ?? '?'} ours=${d.oursMinor ?? '?'} ${d.currency ?? ''}` : ` ${d.amountMinor ?? d.grossMinor ?? ''} ${d.currency ?? ''}`;
         console.log(`  #${m.id} ${m.kind} ${m.subjectId} seller=${m.sellerId ?? '-'}${figures}${m.resolvedAt ? ` RESOLVED ${m.resolvedAt}: ${m.resolution}` : ''}`);
       }
     }
