@@ -4,8 +4,9 @@
  *
  * Available (per seller and currency) =
  *     what settled captures owe the seller (amount − commission, captures the PSP has settled)
- *   − what refunds take back (REFUNDED: the REFUND entry's seller share; requested and in flight:
- *     the whole amount, as the most it can take)
+ *   − what refunds of those settled captures take back (REFUNDED: the REFUND entry's seller share;
+ *     requested and in flight: the whole amount, as the most it can take; a refund of a capture not
+ *     yet settled counts once the capture does)
  *   − payouts requested or paid
  *   ± operator ADJUSTMENTs of the seller's payable.
  * It is cumulative, so a negative figure (refunds of money already paid out) is the seller's debt,
@@ -39,7 +40,8 @@ export async function availableBalances(tx: Executor, sellerId: string): Promise
                  - ((f.captured_minor * f.commission_bps / 10000) * (f.refunded_before_minor + r.amount_minor)) / f.captured_minor
                  + ((f.captured_minor * f.commission_bps / 10000) * f.refunded_before_minor) / f.captured_minor
                else r.amount_minor end) as v
-        from refunds r left join ledger_facts f on f.id = 'REFUND:' || r.id::text
+        from refunds r join payment_orders po on po.id = r.payment_order_id and po.settled_at is not null
+        left join ledger_facts f on f.id = 'REFUND:' || r.id::text
        where r.seller_id = ${sellerId} and r.status in ('REFUND_REQUESTED', 'REFUNDED') group by r.currency),
     paid as (
       select currency, sum(amount_minor) as v from payouts where seller_id = ${sellerId} and status in ('PAYOUT_REQUESTED', 'PAID') group by currency),
