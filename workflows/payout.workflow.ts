@@ -15,7 +15,8 @@ import { SA_PAYOUT_STATUS, SA_SELLER_ID } from './contracts';
 
 const payouts = proxyActivities<ReturnType<typeof createPayoutActivities>>({
   startToCloseTimeout: '1m',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 0 },
+  // About three days of attempts at the 5-minute cap: a rail or database outage delays a payout, it does not fail it.
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '5m', maximumAttempts: 1_000 },
 });
 
 export type PayoutInput = { sellerId: string; minMinor: string; returnWatchS: number; returnPollS: number };
