@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
 import { createDb, type DbHandle } from '../db/client';
+import { verifyLedger } from '../db/ledger-verification';
 import { availableBalances, reservePayouts } from '../db/payouts';
 import type { PayoutRunSummary } from '../workflows/payout.workflow';
 import type { SettlementSummary } from '../workflows/settlement.workflow';
@@ -38,6 +39,11 @@ describe('money out: settlement, reconciliation, payouts', () => {
     operator = await token({ scope: 'ops:read ops:write', sub: 'operator-alice' });
   });
   afterAll(async () => {
+    // Whatever happened above, the ledger holds its invariants, money out included (ledger:verify's checks).
+    const failing = await waitFor('the ledger verified', async () => ((await verifyLedger(dbHandle.db, { graceMs: 0 })).ok ? [] : undefined), 30_000, 500).catch(async () =>
+      (await verifyLedger(dbHandle.db, { graceMs: 0 })).checks.filter((c) => c.violations > 0),
+    );
+    expect(failing).toEqual([]);
     await fetch(`${psp()}/v1/settlements/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop: [], alter: {} }) });
     await temporal.connection.close();
     await dbHandle.pool.end();
@@ -280,5 +286,19 @@ describe('money out: settlement, reconciliation, payouts', () => {
       // Once refunded it takes back 6 000 - 150 (its commission share).
       expect((await availableBalances(dbHandle.db, racer))[0]!.availableMinor).toBe(9_750n - 5_850n - amount);
     }
+  });
+
+  test('one payout per seller and period: a second reservation of the period (a retry, a restarted worker) returns the first', async () => {
+    const seller = uniqueId('period-seller');
+    await capturedOrder(seller, 4_000); // owes 3 900
+    await pastLag();
+    await settle();
+    const period = uniqueId('period');
+    const [first, second] = await Promise.all([reservePayouts(dbHandle.db, { sellerId: seller, period, minMinor: 1n }), reservePayouts(dbHandle.db, { sellerId: seller, period, minMinor: 1n })]);
+    expect(first).toEqual(second);
+    expect(first).toEqual([expect.objectContaining({ amountMinor: '3900' })]);
+    expect(await scalar('select count(*)::text as v from payouts where seller_id = $1', [seller])).toBe('1');
+    // The minimum is honoured: nothing is left, so another period reserves nothing.
+    expect(await reservePayouts(dbHandle.db, { sellerId: seller, period: uniqueId('period'), minMinor: 1n })).toEqual([]);
   });
 });
