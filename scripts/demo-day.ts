@@ -20,7 +20,9 @@ import type { PayoutRunSummary } from '../workflows/payout.workflow';
 import type { SettlementSummary } from '../workflows/settlement.workflow';
 import { signDevToken } from './dev-token';
 
-type Json = Record<string, any>;
+type Json = Record<string, unknown>;
+type BalanceView = { balances?: Array<{ accountCode: string; balance: { quantity: number } }>; available?: unknown[] };
+type PaymentView = { paymentOrders: Array<{ paymentOrderId: string; status: string }> };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
@@ -49,7 +51,7 @@ async function main(): Promise<void> {
   };
   /** Waits until every fact is journaled and the balance API shows it, then prints. */
   const show = async (step: string) => {
-    await until('the ledger to catch up', async () => ((await pool.query(`select count(*)::int as n from ledger_facts where journaled_at is null and quarantined_at is null`)).rows[0].n === 0 ? true : undefined));
+    await until('the ledger to catch up', async () => ((await pool.query<{ n: number }>(`select count(*)::int as n from ledger_facts where journaled_at is null and quarantined_at is null`)).rows[0]!.n === 0 ? true : undefined));
     await sleep(1_500); // the aggregator applies the published batches
     console.log(`\n=== ${step}`);
     const { rows } = await pool.query<{ account: string; balance: string }>(
@@ -61,8 +63,8 @@ async function main(): Promise<void> {
     console.log('ledger (these sellers\' streams, each account in its normal direction):');
     for (const r of rows) console.log(`  ${r.account.padEnd(48)} ${r.balance.padStart(8)}`);
     for (const seller of sellers) {
-      const b = (await api('GET', `/api/v1/sellers/${encodeURIComponent(seller)}/balance`)).json;
-      const payable = b.balances?.find((x: Json) => x.accountCode === `MERCHANT_PAYABLE.${seller}`)?.balance.quantity ?? 0;
+      const b = (await api('GET', `/api/v1/sellers/${encodeURIComponent(seller)}/balance`)).json as BalanceView;
+      const payable = b.balances?.find((x) => x.accountCode === `MERCHANT_PAYABLE.${seller}`)?.balance.quantity ?? 0;
       console.log(`  balance ${seller}: payable ${payable}, available ${JSON.stringify(b.available ?? [])}`);
     }
   };
@@ -82,13 +84,13 @@ async function main(): Promise<void> {
   const paymentId = checkout.json.paymentId as string;
   console.log(`checkout -> 202, payment ${paymentId} (commission ${config.PLATFORM_COMMISSION_BPS} bps)`);
   const payment = await until('the captures', async () => {
-    const p = (await api('GET', `/api/v1/payments/${paymentId}`)).json;
-    return p.paymentOrders.every((o: Json) => o.status === 'CAPTURED') ? p : undefined;
+    const p = (await api('GET', `/api/v1/payments/${paymentId}`)).json as PaymentView;
+    return p.paymentOrders.every((o) => o.status === 'CAPTURED') ? p : undefined;
   });
   await show('1. captured: PSP receivable against what we owe the sellers');
 
   // 2. A partial refund of the first seller's order.
-  const refund = await api('POST', `/api/v1/payments/${paymentId}/refunds`, { paymentOrderId: payment.paymentOrders[0].paymentOrderId, amount: { quantity: 2_000, currency: 'EUR' } });
+  const refund = await api('POST', `/api/v1/payments/${paymentId}/refunds`, { paymentOrderId: payment.paymentOrders[0]!.paymentOrderId, amount: { quantity: 2_000, currency: 'EUR' } });
   await until('the refund', async () => ((await api('GET', `/api/v1/refunds/${refund.json.refundId as string}`)).json.status === 'REFUNDED' ? true : undefined));
   await show('2. refunded 2000 of the first order: nothing is available yet (nothing settled)');
 
