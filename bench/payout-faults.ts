@@ -6,7 +6,9 @@
  *  - ledger:verify passes (PAYOUT entries, platform cash).
  *
  *   scripts/demo --day   (or: PSP_SETTLEMENT_LAG_S=5 scripts/stack up all, PSP restarted)
- *   node --import tsx bench/payout-faults.ts [--sellers 20] [--kill-after-ms 300] [--lag-s 5]
+ *   node --import tsx bench/payout-faults.ts [--sellers 20] [--kill-after-ms 20000] [--lag-s 5]
+ *
+ * The worker is killed as soon as a third of the runs has paid (or after --kill-after-ms).
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -25,7 +27,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stack = (...args: string[]) => execFileSync(path.join(ROOT, 'scripts/stack'), args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 }).toString();
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sellers: { type: 'string', default: '20' }, 'kill-after-ms': { type: 'string', default: '300' }, 'lag-s': { type: 'string', default: '5' } } });
+  const { values } = parseArgs({ options: { sellers: { type: 'string', default: '20' }, 'kill-after-ms': { type: 'string', default: '20000' }, 'lag-s': { type: 'string', default: '5' } } });
   const n = Math.min(200, Number(values.sellers));
   const config = loadConfigOrExit();
   const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'payout-faults', scope: 'payments:write payments:read', ttlSeconds: 900 });
@@ -54,12 +56,15 @@ async function main(): Promise<void> {
 
   // The payout runs, and the worker killed under them.
   const handles = await Promise.all(sellers.map((seller) => temporal.workflow.start('payoutWorkflow', { taskQueue: config.TEMPORAL_TASK_QUEUE, workflowId: `payout-faults-${seller}`, args: [{ sellerId: seller, minMinor: '1', returnWatchS: 0, returnPollS: 1 }] })));
-  await sleep(Number(values['kill-after-ms']));
+  // Kill once a share of the runs has paid (the rest are reserving, calling the rail or recording), or after the bound.
+  const killDeadline = Date.now() + Number(values['kill-after-ms']);
+  while (Date.now() < killDeadline && (await pool.query<{ n: number }>(`select count(*)::int as n from payouts where seller_id = any($1) and status = 'PAID'`, [sellers])).rows[0]!.n < Math.ceil(n / 3)) await sleep(20);
   const workerPid = Number(readFileSync(path.join(DATA_DIR, 'run', 'worker.pid'), 'utf8').trim());
   const killedAt = Date.now();
   process.kill(workerPid, 'SIGKILL');
   const paidWhenKilled = (await pool.query<{ n: number }>(`select count(*)::int as n from payouts where seller_id = any($1) and status = 'PAID'`, [sellers])).rows[0]!.n;
-  console.log(`worker ${workerPid} killed ${values['kill-after-ms']} ms after starting ${n} payout runs (${paidWhenKilled} paid by then)`);
+  const reservedWhenKilled = (await pool.query<{ n: number }>(`select count(*)::int as n from payouts where seller_id = any($1)`, [sellers])).rows[0]!.n;
+  console.log(`worker ${workerPid} SIGKILLed during ${n} payout runs (${reservedWhenKilled} reserved, ${paidWhenKilled} of them paid by then)`);
   await sleep(2_000);
   stack('start', 'worker');
   console.log(`worker started again (${Date.now() - killedAt} ms after the kill)`);
