@@ -15,6 +15,7 @@ import { Client } from 'pg';
 import { createDb, type DbHandle } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { availableBalances, reservePayouts } from '../db/payouts';
+import { deletePayoutSchedule, ensureAllPayoutSchedules, ensurePayoutSchedule } from '../temporal/payout-schedules';
 import type { PayoutRunSummary } from '../workflows/payout.workflow';
 import type { SettlementSummary } from '../workflows/settlement.workflow';
 import { ROOT, testConfig, testEnv, token, uniqueId, waitFor } from './support';
@@ -288,7 +289,7 @@ describe('money out: settlement, reconciliation, payouts', () => {
     }
   });
 
-  test('one payout per seller and period: a second reservation of the period (a retry, a restarted worker) returns the first', async () => {
+  test('one payout per seller and period: a second reservation of the period (a retry, a restarted worker) returns the first; Schedules are ensured idempotently', async () => {
     const seller = uniqueId('period-seller');
     await capturedOrder(seller, 4_000); // owes 3 900
     await pastLag();
@@ -298,6 +299,18 @@ describe('money out: settlement, reconciliation, payouts', () => {
     expect(first).toEqual(second);
     expect(first).toEqual([expect.objectContaining({ amountMinor: '3900' })]);
     expect(await scalar('select count(*)::text as v from payouts where seller_id = $1', [seller])).toBe('1');
+    // A worker start (re)ensures every payout Schedule: still one per seller, an operator's pause kept.
+    const config = testConfig();
+    const id = `payout:${seller}@${config.TEMPORAL_TASK_QUEUE}`;
+    await temporal.schedule.getHandle(id).pause('test: paused by an operator');
+    await ensureAllPayoutSchedules(temporal, config, dbHandle.db);
+    await ensurePayoutSchedule(temporal, config, seller, { update: true });
+    const described = await temporal.schedule.getHandle(id).describe();
+    expect(described.state.paused).toBe(true);
+    const ids: string[] = [];
+    for await (const s of temporal.schedule.list()) if (s.scheduleId === id) ids.push(s.scheduleId);
+    expect(ids).toEqual([id]);
+    await deletePayoutSchedule(temporal, config, seller);
     // The minimum is honoured: nothing is left, so another period reserves nothing.
     expect(await reservePayouts(dbHandle.db, { sellerId: seller, period: uniqueId('period'), minMinor: 1n })).toEqual([]);
   });
