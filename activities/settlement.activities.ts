@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Database } from '../db/client';
-import { detectUnsettled, importSettlementReport, type ImportResult } from '../db/settlement';
+import { detectUnsettled, importSettlementReport, type FeeModel, type ImportResult } from '../db/settlement';
 
 export type { ImportResult };
 import type { MoneyOutClient } from '../psp/money-out.client';
@@ -17,6 +17,8 @@ export type SettlementActivityDeps = {
   wakeLedger: (streamId: string) => Promise<void>;
   /** Creates the seller's payout Schedule if it has none (idempotent). */
   ensurePayoutSchedule: (sellerId: string) => Promise<void>;
+  /** The PSP's contracted fee; without it fees are not checked. */
+  feeModel?: FeeModel;
 };
 
 export function createSettlementActivities(deps: SettlementActivityDeps) {
@@ -29,7 +31,7 @@ export function createSettlementActivities(deps: SettlementActivityDeps) {
         if (err instanceof PspUnavailableError) throw err; // retried by the activity's policy
         throw ApplicationFailure.create({ type: 'SettlementReportInvalid', message: (err as Error).message, nonRetryable: true });
       }
-      const result = await importSettlementReport(deps.db, report);
+      const result = await importSettlementReport(deps.db, report, deps.feeModel);
       for (const sellerId of result.sellers) {
         await deps.wakeLedger(sellerId);
         await deps.ensurePayoutSchedule(sellerId);

@@ -129,6 +129,9 @@ export const configSchema = z.object({
   SETTLEMENT_INTERVAL_S: int(5, 86_400).default(3_600),
   SETTLEMENT_LOOKBACK_DAYS: int(0, 30).default(2),
   RECON_UNSETTLED_AFTER_S: int(1, 60 * 86_400).default(3 * 86_400),
+  /** The PSP's contracted fee per settled capture (floor(gross · bps / 10000) + fixed); another fee is a `fee-mismatch`. */
+  RECON_FEE_BPS: int(0, 10_000).default(140),
+  RECON_FEE_FIXED_MINOR: int(0, 1_000_000).default(25),
   /** Payouts (workflows/payout.workflow.ts): each seller's Schedule cadence, the minimum paid out, how long a return is watched for. */
   PAYOUT_INTERVAL_S: int(5, 30 * 86_400).default(86_400),
   PAYOUT_MIN_MINOR: int(1, 1_000_000_000).default(100),

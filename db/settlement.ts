@@ -6,7 +6,8 @@
  * our capture (by `psp_capture_id`) or refund (by `psp_refund_id`), and
  * - matched and equal in amount: a SETTLEMENT ledger fact (journaled by the seller's ledger
  *   stream) and the order or refund is marked settled;
- * - unknown to us, or with another gross than ours: a reconciliation mismatch, and no entry -
+ * - unknown to us, with another gross than ours, or (a capture) with another fee than the
+ *   contracted fee model: a reconciliation mismatch, and no entry -
  *   nothing moves money automatically on a mismatch; an operator decides (an ADJUSTMENT).
  * `detectUnsettled` records captures and refunds the PSP has not settled within the allowed time.
  */
@@ -25,7 +26,10 @@ async function recordMismatch(tx: Executor, m: { kind: MismatchKind; subjectId: 
   return rows.length > 0;
 }
 
-export async function importSettlementReport(db: Database, report: SettlementReportDto): Promise<ImportResult> {
+/** The PSP's contracted fee model: a settled capture whose fee differs is a `fee-mismatch`. */
+export type FeeModel = { feeBps: number; feeFixedMinor: bigint };
+
+export async function importSettlementReport(db: Database, report: SettlementReportDto, feeModel?: FeeModel): Promise<ImportResult> {
   return db.transaction(async (tx) => {
     await tx
       .insert(settlementImports)
@@ -84,6 +88,15 @@ export async function importSettlementReport(db: Database, report: SettlementRep
         const details = { ...item, oursMinor: ours.amountMinor.toString(), oursCurrency: ours.currency, paymentOrderId: order?.id ?? refund?.paymentOrderId, refundId: refund?.id ?? null };
         if (await recordMismatch(tx, { kind: 'amount-mismatch', subjectId: item.itemId, reportDate: report.date, sellerId: ours.sellerId, details })) mismatches++;
         continue;
+      }
+      if (feeModel && item.kind === 'CAPTURE') {
+        const contracted = (gross * BigInt(feeModel.feeBps)) / 10_000n + feeModel.feeFixedMinor;
+        const expectedFee = contracted > gross ? gross : contracted;
+        if (BigInt(item.feeMinor) !== expectedFee) {
+          const details = { ...item, expectedFeeMinor: expectedFee.toString(), paymentOrderId: order?.id };
+          if (await recordMismatch(tx, { kind: 'fee-mismatch', subjectId: item.itemId, reportDate: report.date, sellerId: ours.sellerId, details })) mismatches++;
+          continue;
+        }
       }
       await insertLedgerFacts(tx, [
         {

@@ -10,7 +10,8 @@
  * `stl_{refundId}`), so the same report asked twice is the same report.
  *
  * Faults for reconciliation (`PUT /v1/settlements/faults`): `{ drop: [reference…], alter:
- * { reference: grossMinor } }` leaves an item out or reports another gross for it (the reference is
+ * { reference: grossMinor }, alterFee: { reference: feeMinor } }` leaves an item out, reports another
+ * gross or charges another fee for it (the reference is
  * the capture's or refund's `reference`: our paymentOrderId or refundId).
  *
  * Payout rail: `POST /v1/payouts` (Idempotency-Key; `{ sellerId, amountMinor, currency, reference }`)
@@ -73,7 +74,7 @@ export type PayoutLogEntry = {
   returnsAt?: string;
 };
 
-export type SettlementFaults = { drop: string[]; alter: Record<string, string> };
+export type SettlementFaults = { drop: string[]; alter: Record<string, string>; alterFee?: Record<string, string> };
 
 /** `floor(gross · bps / 10000) + fixed`, never more than the gross. */
 export function settlementFeeMinor(grossMinor: bigint, feeBps: number, feeFixedMinor: bigint): bigint {
@@ -127,7 +128,7 @@ export function mountMoneyOut(
       const settledAt = settles(c.at);
       if (!settledAt || faults.drop.includes(c.reference)) continue;
       const gross = grossOf(c.reference, c.amountMinor);
-      const fee = settlementFeeMinor(gross, feeBps, feeFixed);
+      const fee = faults.alterFee?.[c.reference] !== undefined ? BigInt(faults.alterFee[c.reference]!) : settlementFeeMinor(gross, feeBps, feeFixed);
       items.push({ itemId: `stl_${c.captureId}`, kind: 'CAPTURE', captureId: c.captureId, reference: c.reference, direction: 'CREDIT', grossMinor: gross.toString(), feeMinor: fee.toString(), netMinor: (gross - fee).toString(), currency: c.currency, settledAt });
     }
     for (const r of sources.refundLog()) {
@@ -174,7 +175,15 @@ export function mountMoneyOut(
       }
       alter[k] = v;
     }
-    faults = { drop, alter };
+    const alterFee: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body?.alterFee ?? {})) {
+      if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,18})$/.test(v)) {
+        res.status(400).json({ code: 'INVALID_REQUEST', message: 'alterFee values are decimal strings' });
+        return;
+      }
+      alterFee[k] = v;
+    }
+    faults = { drop, alter, alterFee };
     res.json(faults);
   });
 

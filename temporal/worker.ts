@@ -62,7 +62,7 @@ export function ledgerSettingsFromConfig(config: Config) {
 export function moneyOutActivities(config: Config, client: Client, dbHandle: DbHandle, wakeLedger: (streamId: string) => Promise<void>) {
   const moneyOut = createMoneyOutClient({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS });
   return {
-    ...createSettlementActivities({ db: dbHandle.db, moneyOut, wakeLedger, ensurePayoutSchedule: (sellerId) => ensurePayoutSchedule(client, config, sellerId, { db: dbHandle.db }) }),
+    ...createSettlementActivities({ db: dbHandle.db, moneyOut, wakeLedger, feeModel: { feeBps: config.RECON_FEE_BPS, feeFixedMinor: BigInt(config.RECON_FEE_FIXED_MINOR) }, ensurePayoutSchedule: (sellerId) => ensurePayoutSchedule(client, config, sellerId, { db: dbHandle.db }) }),
     ...createPayoutActivities({ db: dbHandle.db, moneyOut, wakeLedger }),
   };
 }

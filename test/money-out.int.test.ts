@@ -82,8 +82,8 @@ describe('money out: settlement, reconciliation, payouts', () => {
   };
   const settle = (unsettledAfterS = 3_600) =>
     temporal.workflow.execute('settlementWorkflow', { taskQueue: testConfig().TEMPORAL_TASK_QUEUE, workflowId: uniqueId('settlement-test'), args: [{ lookbackDays: 1, unsettledAfterS }] }) as Promise<SettlementSummary>;
-  const setFaults = (faults: { drop?: string[]; alter?: Record<string, string> }) =>
-    fetch(`${psp()}/v1/settlements/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop: faults.drop ?? [], alter: faults.alter ?? {} }) });
+  const setFaults = (faults: { drop?: string[]; alter?: Record<string, string>; alterFee?: Record<string, string> }) =>
+    fetch(`${psp()}/v1/settlements/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop: faults.drop ?? [], alter: faults.alter ?? {}, alterFee: faults.alterFee ?? {} }) });
   const scalar = async (q: string, params: unknown[]) => (await pg.query<{ v: string | null }>(q, params)).rows[0]?.v ?? null;
   const entriesOf = (like: string) => scalar(`select count(*)::text as v from journal_entries where id like $1`, [like]).then(Number);
   const captureIdOf = (paymentOrderId: string) => scalar('select psp_capture_id as v from payment_orders where id = $1', [paymentOrderId]);
@@ -128,15 +128,19 @@ describe('money out: settlement, reconciliation, payouts', () => {
     const seller = uniqueId('recon-seller');
     const dropped = await capturedOrder(seller, 1_500);
     const altered = await capturedOrder(seller, 2_500);
-    await setFaults({ drop: [dropped.paymentOrderId], alter: { [altered.paymentOrderId]: '2501' } });
+    const feeCharged = await capturedOrder(seller, 3_000); // contracted fee 42 + 25 = 67
+    await setFaults({ drop: [dropped.paymentOrderId], alter: { [altered.paymentOrderId]: '2501' }, alterFee: { [feeCharged.paymentOrderId]: '70' } });
     await pastLag();
     await settle(1);
     const alteredItem = `stl_${(await captureIdOf(altered.paymentOrderId))!}`;
-    const { rows } = await pg.query<{ kind: string; subject_id: string }>(`select kind, subject_id from reconciliation_mismatches where subject_id = any($1) and resolved_at is null order by kind`, [[dropped.paymentOrderId, alteredItem]]);
+    const feeItem = `stl_${(await captureIdOf(feeCharged.paymentOrderId))!}`;
+    const { rows } = await pg.query<{ kind: string; subject_id: string }>(`select kind, subject_id from reconciliation_mismatches where subject_id = any($1) and resolved_at is null order by kind`, [[dropped.paymentOrderId, alteredItem, feeItem]]);
     expect(rows).toEqual([
       { kind: 'amount-mismatch', subject_id: alteredItem },
       { kind: 'captured-not-settled', subject_id: dropped.paymentOrderId },
+      { kind: 'fee-mismatch', subject_id: feeItem },
     ]);
+    expect(await entriesOf(`SETTLEMENT:${feeItem}`)).toBe(0);
     // Nothing moved money: no SETTLEMENT entry for either, neither marked settled.
     expect(await entriesOf(`SETTLEMENT:${alteredItem}`)).toBe(0);
     expect(await scalar('select count(*)::text as v from payment_orders where id = any($1) and settled_at is not null', [[dropped.paymentOrderId, altered.paymentOrderId]])).toBe('0');
