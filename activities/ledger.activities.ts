@@ -23,9 +23,9 @@ import { insertLedgerFacts } from '../db/ledger-facts';
 import { journalEntries, ledgerBatches, ledgerFacts, ledgerStreams, postings } from '../db/schema';
 import type { LazyProducer } from '../kafka/client';
 import type { LedgerEntriesRecordedEvent, LedgerEntryData } from '../ledger/events';
-import { postingsFor, type EntryType, type JournalEntry } from '../ledger/journal';
+import { isSubjectEntryType, postingsFor, type EntryType, type JournalEntry } from '../ledger/journal';
 import { ledgerBatchSize, ledgerCommitDuration } from '../observability/metrics';
-import type { LedgerFactPayload } from '../workflows/contracts';
+import type { LedgerFactPayload, LedgerFactSubject } from '../workflows/contracts';
 
 export const ledgerFactsQuarantined = new Counter({ name: 'payorch_ledger_facts_quarantined_total', help: 'Ledger facts set aside because they cannot become a valid journal entry (a bug; see ledger:verify)' });
 export const ledgerPublishFailures = new Counter({ name: 'payorch_ledger_publish_failures_total', help: 'Attempts to publish a stream\'s committed batches to Kafka that failed (they are retried)' });
@@ -53,6 +53,27 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 type FactRow = typeof ledgerFacts.$inferSelect;
 
 function entryOf(row: FactRow): JournalEntry {
+  const entryType = row.entryType as EntryType;
+  const subject = row.subject as LedgerFactSubject | null;
+  if (isSubjectEntryType(entryType)) {
+    if (!subject) throw new Error(`fact ${row.id} has no subject`);
+    return postingsFor({
+      entryType,
+      paymentOrderId: null,
+      paymentId: null,
+      sellerId: row.streamId,
+      amountMinor: row.amountMinor,
+      currency: row.currency,
+      commissionBps: row.commissionBps,
+      subject: {
+        subjectId: subject.subjectId,
+        ...(subject.feeMinor !== undefined ? { feeMinor: BigInt(subject.feeMinor) } : {}),
+        ...(subject.direction ? { direction: subject.direction } : {}),
+        ...(subject.debitAccount ? { debitAccount: subject.debitAccount } : {}),
+        ...(subject.creditAccount ? { creditAccount: subject.creditAccount } : {}),
+      },
+    });
+  }
   if (row.paymentId === null || row.paymentOrderId === null) throw new Error(`fact ${row.id} has no payment order`);
   return postingsFor({
     entryType: row.entryType as EntryType,
@@ -100,7 +121,7 @@ export function createLedgerActivities(deps: LedgerActivityDeps) {
       const batchId = randomUUID();
       const inserted = built.length === 0 ? [] : await tx
         .insert(journalEntries)
-        .values(built.map(({ row, entry }) => ({ id: entry.id, entryType: entry.entryType, paymentOrderId: entry.paymentOrderId, paymentId: entry.paymentId, sellerId: entry.sellerId, batchId, metadata: row.metadata, refundId: entry.refundId ?? null })))
+        .values(built.map(({ row, entry }) => ({ id: entry.id, entryType: entry.entryType, paymentOrderId: entry.paymentOrderId, paymentId: entry.paymentId, sellerId: entry.sellerId, batchId, metadata: row.metadata, refundId: entry.refundId ?? null, subjectId: entry.subjectId ?? null })))
         .onConflictDoNothing({ target: journalEntries.id })
         .returning({ id: journalEntries.id });
       const insertedIds = new Set(inserted.map((r) => r.id));

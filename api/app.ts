@@ -16,6 +16,8 @@ import { balancesRouter } from './balances.routes';
 import { openApiDocument } from './openapi';
 import { paymentsRouter } from './payments.routes';
 import { refundsRouter } from './refunds.routes';
+import { moneyOutRouter } from './money-out.routes';
+import type { Database } from '../db/client';
 import type { createRefundsService } from './refunds.service';
 import type { createPaymentsService } from './payments.service';
 import { errorMiddleware, Problem } from './problem';
@@ -36,6 +38,8 @@ export type AppDeps = {
   trustProxyHops: number;
   log: Logger;
   afterResponse?: () => void;
+  /** Payouts, `available` balances and the reconciliation operator endpoints (money out). */
+  moneyOut?: { db: Database };
 };
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
@@ -85,7 +89,8 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument);
   });
-  app.use(balancesRouter({ auth: deps.auth, store: deps.balances, limits: deps.limits }));
+  app.use(balancesRouter({ auth: deps.auth, store: deps.balances, limits: deps.limits, ...(deps.moneyOut ? { db: deps.moneyOut.db } : {}) }));
+  if (deps.moneyOut) app.use(moneyOutRouter({ auth: deps.auth, db: deps.moneyOut.db, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
   app.use(paymentsRouter({ auth: deps.auth, service: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes, afterResponse: deps.afterResponse }));
   app.use(refundsRouter({ auth: deps.auth, refunds: deps.refunds, payments: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
 

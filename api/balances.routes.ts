@@ -5,6 +5,8 @@
  */
 import express from 'express';
 import type { BalanceStore } from '../aggregator/balance-store';
+import type { Database } from '../db/client';
+import { availableBalances } from '../db/payouts';
 import { moneyToJson } from '../domain/money';
 import type { Authenticator, Principal } from './auth';
 import { Problem } from './problem';
@@ -12,7 +14,7 @@ import type { RateLimits } from './rate-limit';
 
 const SELLER_ID = /^[^\p{C}]{1,64}$/u;
 
-export function balancesRouter(deps: { auth: Authenticator; store: BalanceStore; limits: RateLimits }): express.Router {
+export function balancesRouter(deps: { auth: Authenticator; store: BalanceStore; limits: RateLimits; db?: Database }): express.Router {
   const router = express.Router();
   const guard = [deps.limits.byIp('read'), deps.auth.authenticate, deps.limits.byClient('read')];
 
@@ -26,6 +28,11 @@ export function balancesRouter(deps: { auth: Authenticator; store: BalanceStore;
         lastAppliedEntryId: b.lastAppliedEntryId,
         asOf: b.asOf,
       })),
+      // Per currency: what a payout may take now (settled, net of refunds and payouts in flight);
+      // negative when refunds of money already paid out left the seller in debt (`debtMinor`).
+      ...(deps.db
+        ? { available: (await availableBalances(deps.db, sellerId)).map((a) => ({ currency: a.currency, availableMinor: Number(a.availableMinor > 0n ? a.availableMinor : 0n), debtMinor: Number(a.availableMinor < 0n ? -a.availableMinor : 0n) })) }
+        : {}),
     });
   };
 

@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     corsOrigins: config.API_CORS_ORIGINS,
     trustProxyHops: config.API_TRUST_PROXY,
     log,
+    moneyOut: { db },
     checks: {
       temporal: () => client.workflowService.getSystemInfo({}),
       postgres: () => pool.query('select 1'),

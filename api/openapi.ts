@@ -2,6 +2,7 @@
  * The OpenAPI 3.1 document served at /openapi.json. It describes exactly the routes of
  * api/app.ts; a test checks that every documented path answers and every route is documented.
  */
+import { MISMATCH_KINDS, PAYOUT_STATUSES } from '../domain/money-out';
 import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES } from '../domain/payment-status';
 import { READ_VIEWS } from './ownership';
 import { PAYMENT_TOKEN_PATTERN } from './payment.validation';
@@ -211,6 +212,83 @@ export const openApiDocument = {
         },
       },
     },
+    '/api/v1/sellers/{sellerId}/payouts': {
+      get: {
+        operationId: 'listSellerPayouts',
+        summary: "A seller's payouts, newest first (at most 100)",
+        description: 'Requires scope payouts:read, or a seller token whose seller_id claim equals sellerId.',
+        parameters: [{ name: 'sellerId', in: 'path', required: true, schema: { $ref: '#/components/schemas/Id' } }],
+        responses: {
+          '200': { description: 'The payouts.', headers: rateLimitHeaders, content: { 'application/json': { schema: { $ref: '#/components/schemas/PayoutList' } } } },
+          '400': problemResponse('The seller id is not 1-64 printable characters.'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse("Another seller's payouts without payouts:read."),
+          '429': tooManyRequests,
+        },
+      },
+    },
+    '/api/v1/sellers/me/payouts': {
+      get: {
+        operationId: 'listMyPayouts',
+        summary: "The calling seller's payouts (seller token with a seller_id claim)",
+        responses: {
+          '200': { description: 'The payouts.', headers: rateLimitHeaders, content: { 'application/json': { schema: { $ref: '#/components/schemas/PayoutList' } } } },
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token has no seller_id claim.'),
+          '429': tooManyRequests,
+        },
+      },
+    },
+    '/api/v1/payouts/{payoutId}': {
+      get: {
+        operationId: 'getPayout',
+        summary: 'A payout and its status',
+        description: "Readable with payouts:read; a seller token reads its own payouts only (another seller's is 404, as an unknown id).",
+        parameters: [{ name: 'payoutId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+        responses: {
+          '200': { description: 'The payout.', headers: rateLimitHeaders, content: { 'application/json': { schema: { $ref: '#/components/schemas/Payout' } } } },
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('Neither a seller token nor payouts:read.'),
+          '404': problemResponse('No payout has this id (for this reader).'),
+          '429': tooManyRequests,
+        },
+      },
+    },
+    '/api/v1/ops/reconciliation/mismatches': {
+      get: {
+        operationId: 'listReconciliationMismatches',
+        summary: 'Differences between the PSP settlement reports and our records (operators, scope ops:read)',
+        parameters: [
+          { name: 'date', in: 'query', required: false, schema: { type: 'string', format: 'date' }, description: 'The report day (YYYY-MM-DD); without it every open mismatch.' },
+          { name: 'includeResolved', in: 'query', required: false, schema: { type: 'string', enum: ['true', 'false'] } },
+        ],
+        responses: {
+          '200': { description: 'The mismatches (at most 1000).', headers: rateLimitHeaders, content: { 'application/json': { schema: { type: 'object', required: ['mismatches'], properties: { date: { type: ['string', 'null'] }, mismatches: { type: 'array', items: { type: 'object', required: ['id', 'kind', 'subjectId'], properties: { id: { type: 'string' }, kind: { type: 'string', enum: [...MISMATCH_KINDS] }, subjectId: { type: 'string' }, reportDate: { type: ['string', 'null'] }, sellerId: { type: ['string', 'null'] }, details: { type: 'object' }, detectedAt: { type: 'string', format: 'date-time' }, resolvedAt: { type: ['string', 'null'], format: 'date-time' }, resolution: { type: ['string', 'null'] } } } } } } } } },
+          '400': problemResponse('date is not YYYY-MM-DD.'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token lacks ops:read.'),
+          '429': tooManyRequests,
+        },
+      },
+    },
+    '/api/v1/ops/ledger/adjustments': {
+      post: {
+        operationId: 'createLedgerAdjustment',
+        summary: 'An explicit, audited ADJUSTMENT entry (operators, scope ops:write); resolves the mismatch it names',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', additionalProperties: false, required: ['streamId', 'debitAccount', 'creditAccount', 'amount', 'reason'], properties: { streamId: { $ref: '#/components/schemas/Id' }, debitAccount: { type: 'string' }, creditAccount: { type: 'string' }, amount: { $ref: '#/components/schemas/Money' }, reason: { type: 'string', minLength: 3, maxLength: 500 }, mismatchId: { type: 'string' } } } } },
+        },
+        responses: {
+          '201': { description: 'Recorded; the entry ADJUSTMENT:{adjustmentId} is journaled by the stream moments later.', content: { 'application/json': { schema: { type: 'object', required: ['adjustmentId', 'journalEntryId', 'actor'], properties: { adjustmentId: { type: 'string', format: 'uuid' }, journalEntryId: { type: 'string' }, actor: { type: 'string' } } } } } },
+          '400': problemResponse('Invalid body (a reason is required; the accounts must differ).'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token lacks ops:write.'),
+          '415': problemResponse('Not JSON.'),
+          '429': tooManyRequests,
+        },
+      },
+    },
     '/healthz': { get: { operationId: 'health', security: [], summary: 'Liveness', responses: { '200': { description: 'The process is alive.' } } } },
     '/readyz': {
       get: {
@@ -387,8 +465,28 @@ export const openApiDocument = {
               },
             },
           },
+          available: {
+            type: 'array',
+            description: 'Per currency: what a payout may take now (settled captures, net of commission, refunds and payouts in flight); debtMinor > 0 when refunds of money already paid out left the seller owing.',
+            items: { type: 'object', required: ['currency', 'availableMinor', 'debtMinor'], properties: { currency: { type: 'string', pattern: '^[A-Z]{3}$' }, availableMinor: { type: 'integer', minimum: 0 }, debtMinor: { type: 'integer', minimum: 0 } } },
+          },
         },
       },
+      Payout: {
+        type: 'object',
+        required: ['payoutId', 'sellerId', 'amount', 'status', 'createdAt'],
+        properties: {
+          payoutId: { type: 'string', format: 'uuid' },
+          sellerId: { type: 'string' },
+          amount: { $ref: '#/components/schemas/Money' },
+          status: { type: 'string', enum: [...PAYOUT_STATUSES] },
+          createdAt: { type: 'string', format: 'date-time' },
+          paidAt: { type: 'string', format: 'date-time' },
+          returnedAt: { type: 'string', format: 'date-time' },
+          failureCode: { type: 'string' },
+        },
+      },
+      PayoutList: { type: 'object', required: ['sellerId', 'payouts'], properties: { sellerId: { type: 'string' }, payouts: { type: 'array', items: { $ref: '#/components/schemas/Payout' } } } },
       Problem: {
         type: 'object',
         required: ['type', 'title', 'status', 'detail', 'instance', 'traceId'],

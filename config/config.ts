@@ -55,6 +55,11 @@ export const configSchema = z.object({
   PSP_TIMEOUT_HOLD_MS: int(0, 120_000).default(5_000),
   /** The simulator's authorization lifetime (a real PSP reports its own `expiresAt`). */
   PSP_AUTH_TTL_S: int(1, 90 * 24 * 3600).default(7 * 24 * 3600),
+  /** Money out at the simulator (psp/money-out.ts): settlement lag, fee model, payout return delay. */
+  PSP_SETTLEMENT_LAG_S: int(0, 30 * 86_400).default(86_400),
+  PSP_SETTLEMENT_FEE_BPS: int(0, 10_000).default(140),
+  PSP_SETTLEMENT_FEE_FIXED_MINOR: int(0, 1_000_000).default(25),
+  PSP_PAYOUT_RETURN_DELAY_S: int(0, 30 * 86_400).default(86_400),
 
   API_PORT: int(0, 65535).default(3000),
   API_BASE_URL: z.string().url().default('http://127.0.0.1:3000'),
@@ -116,6 +121,22 @@ export const configSchema = z.object({
   AUTH_VALIDITY_DEFAULT_S: int(60, 90 * 24 * 3600).default(7 * 24 * 3600),
 
   PLATFORM_COMMISSION_BPS: int(0, 10_000).default(0),
+  /**
+   * Settlement (workflows/settlement.workflow.ts): how often the Schedule imports the PSP's report
+   * (each run imports today and the days back to SETTLEMENT_LOOKBACK_DAYS), and how long a capture
+   * may stay unsettled before it is a `captured-not-settled` mismatch.
+   */
+  SETTLEMENT_INTERVAL_S: int(5, 86_400).default(3_600),
+  SETTLEMENT_LOOKBACK_DAYS: int(0, 30).default(2),
+  RECON_UNSETTLED_AFTER_S: int(1, 60 * 86_400).default(3 * 86_400),
+  /** The PSP's contracted fee per settled capture (floor(gross · bps / 10000) + fixed); another fee is a `fee-mismatch`. */
+  RECON_FEE_BPS: int(0, 10_000).default(140),
+  RECON_FEE_FIXED_MINOR: int(0, 1_000_000).default(25),
+  /** Payouts (workflows/payout.workflow.ts): each seller's Schedule cadence, the minimum paid out, how long a return is watched for. */
+  PAYOUT_INTERVAL_S: int(5, 30 * 86_400).default(86_400),
+  PAYOUT_MIN_MINOR: int(1, 1_000_000_000).default(100),
+  PAYOUT_RETURN_WATCH_S: int(0, 30 * 86_400).default(3 * 86_400),
+  PAYOUT_RETURN_POLL_S: int(1, 86_400).default(3_600),
   /** At most 500: one batch is one Kafka message, which must stay under the broker's 1 MiB limit. */
   LEDGER_BATCH_MAX_ITEMS: int(1, 500).default(100),
   LEDGER_BATCH_MAX_WAIT_MS: int(0, 60_000).default(0),

@@ -12,6 +12,13 @@ import { ledgerFacts } from './schema';
 /** A transaction or the database: both run statements. */
 export type Executor = Pick<Database, 'insert' | 'execute' | 'select' | 'update'>;
 
+/** What a fact's journal entry id is made of: its money-out subject, its refund, or its order. */
+export function factSubjectId(f: LedgerFactPayload): string {
+  const subject = f.subject?.subjectId ?? f.refund?.refundId ?? f.paymentOrderId;
+  if (subject === null) throw new Error(`a ${f.entryType} fact needs a payment order or a subject`);
+  return subject;
+}
+
 /** Inserts facts that are not there yet; returns how many were new. */
 export async function insertLedgerFacts(tx: Executor, facts: readonly LedgerFactPayload[], traceparent?: string | null): Promise<number> {
   if (facts.length === 0) return 0;
@@ -19,7 +26,7 @@ export async function insertLedgerFacts(tx: Executor, facts: readonly LedgerFact
     .insert(ledgerFacts)
     .values(
       facts.map((f) => ({
-        id: journalEntryId(f.entryType, f.refund?.refundId ?? f.paymentOrderId),
+        id: journalEntryId(f.entryType, factSubjectId(f)),
         entryType: f.entryType,
         streamId: f.sellerId,
         paymentId: f.paymentId,
@@ -31,6 +38,7 @@ export async function insertLedgerFacts(tx: Executor, facts: readonly LedgerFact
         refundId: f.refund?.refundId ?? null,
         capturedMinor: f.refund ? BigInt(f.refund.capturedMinor) : null,
         refundedBeforeMinor: f.refund ? BigInt(f.refund.refundedBeforeMinor) : null,
+        subject: f.subject ?? null,
         traceparent: f.traceparent ?? traceparent ?? null,
       })),
     )

@@ -87,8 +87,8 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
     [
       'every entry belongs to a known PaymentOrder of the same seller, for its amount',
       sql`select je.id from journal_entries je left join payment_orders po on po.id = je.payment_order_id
-           where (po.id is null and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}) or (${scope} and (po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
-              or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor))`,
+           where je.entry_type in ('AUTH_HOLD','CAPTURE','AUTH_RELEASE','REFUND') and ((po.id is null and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}) or (${scope} and (po.seller_id <> je.seller_id or po.payment_id <> je.payment_id
+              or (select sum(amount_minor) from postings p where p.journal_entry_id = je.id and p.direction = 'DEBIT' and p.account_code in ('AUTH_RECEIVABLE','AUTH_LIABILITY')) <> po.amount_minor)))`,
     ],
     [
       'every ledger fact is journaled within the grace period',
@@ -118,6 +118,7 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
       sql`select je.id, je.batch_id from journal_entries je left join ledger_batches b on b.id = je.batch_id
            where (b.id is null or b.stream_id <> je.seller_id) and ${options.paymentIds ? sql`je.payment_id = any(${uuidArray(options.paymentIds)})` : sql`true`}`,
     ],
+    ...moneyOutChecks(options.graceMs),
   ];
 
   const results: CheckResult[] = [];
@@ -127,4 +128,55 @@ export async function verifyLedger(db: Database, options: { graceMs: number; sam
   }
   const counts = (await db.execute(sql`select (select count(*) from journal_entries)::int as entries, (select count(*) from postings)::int as postings, (select count(*) from payment_orders)::int as orders`)).rows[0] as VerificationReport['counts'];
   return { ok: results.every((r) => r.violations === 0), checks: results, counts };
+}
+
+/**
+ * Money out: payouts and settlements against their entries, and platform cash against its sources.
+ * Rows changed within the grace window are left alone (their facts may not be journaled yet).
+ */
+function moneyOutChecks(graceMs: number): Array<[string, SQL]> {
+  const settledBefore = (column: SQL) => sql`${column} < now() - make_interval(secs => ${graceMs / 1000})`;
+  return [
+    [
+      'every PAID payout has exactly one PAYOUT entry for its amount (a RETURNED one also its PAYOUT_RETURN); no other payout has one',
+      sql`select p.id as payout_id, p.status, count(je.id) filter (where je.entry_type = 'PAYOUT') as payouts, count(je.id) filter (where je.entry_type = 'PAYOUT_RETURN') as returns
+            from payouts p left join journal_entries je on je.subject_id = p.id::text and je.entry_type in ('PAYOUT','PAYOUT_RETURN')
+           where ${settledBefore(sql`p.updated_at`)}
+           group by p.id, p.status, p.amount_minor
+          having count(je.id) filter (where je.entry_type = 'PAYOUT') <> (case when p.status in ('PAID','RETURNED') then 1 else 0 end)
+              or count(je.id) filter (where je.entry_type = 'PAYOUT_RETURN') <> (case when p.status = 'RETURNED' then 1 else 0 end)
+              or exists (select 1 from postings x join journal_entries y on y.id = x.journal_entry_id
+                          where y.subject_id = p.id::text and y.entry_type in ('PAYOUT','PAYOUT_RETURN') and x.direction = 'DEBIT' and x.amount_minor <> p.amount_minor)`,
+    ],
+    [
+      'every settled order or refund has its SETTLEMENT entry (a matched settlement item)',
+      sql`select po.id as subject_id from payment_orders po
+           where po.settled_at is not null and ${settledBefore(sql`po.settled_at`)}
+             and not exists (select 1 from settlement_items i join journal_entries je on je.id = 'SETTLEMENT:' || i.item_id where i.payment_order_id = po.id and i.kind = 'CAPTURE')
+          union all
+          select r.id from refunds r
+           where r.settled_at is not null and ${settledBefore(sql`r.settled_at`)}
+             and not exists (select 1 from settlement_items i join journal_entries je on je.id = 'SETTLEMENT:' || i.item_id where i.refund_id = r.id)`,
+    ],
+    [
+      'platform cash = settled net (captures in, refunds out) - payouts paid + payouts returned +/- adjustments of cash',
+      sql`with journaled as (select id from ledger_facts where journaled_at is not null),
+            expected as (
+              select i.currency, sum(case i.kind when 'CAPTURE' then i.net_minor else -i.net_minor end) as v
+                from settlement_items i join journaled j on j.id = 'SETTLEMENT:' || i.item_id group by i.currency
+              union all
+              select p.currency, -sum(p.amount_minor) from payouts p join journaled j on j.id = 'PAYOUT:' || p.id::text group by p.currency
+              union all
+              select p.currency, sum(p.amount_minor) from payouts p join journaled j on j.id = 'PAYOUT_RETURN:' || p.id::text group by p.currency
+              union all
+              select a.currency, sum(case when a.debit_account = 'PLATFORM_CASH' then a.amount_minor else -a.amount_minor end)
+                from ledger_adjustments a join journaled j on j.id = 'ADJUSTMENT:' || a.id::text
+               where 'PLATFORM_CASH' in (a.debit_account, a.credit_account) group by a.currency),
+            want as (select currency, sum(v) as v from expected group by currency),
+            have as (select currency, sum(case direction when 'DEBIT' then amount_minor else -amount_minor end) as v from postings where account_code = 'PLATFORM_CASH' group by currency)
+          select coalesce(w.currency, h.currency) as currency, coalesce(w.v, 0)::text as expected, coalesce(h.v, 0)::text as ledger
+            from want w full join have h on h.currency = w.currency
+           where coalesce(w.v, 0) <> coalesce(h.v, 0)`,
+    ],
+  ];
 }

@@ -14,6 +14,9 @@ export const MERCHANT_EVENT_TYPES = [
   'payment_order.voided',
   'refund.succeeded',
   'refund.failed',
+  'payout.paid',
+  'payout.failed',
+  'payout.returned',
 ] as const;
 export type MerchantEventType = (typeof MERCHANT_EVENT_TYPES)[number];
 

@@ -6,7 +6,8 @@
  */
 import { sql } from 'drizzle-orm';
 import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES } from '../domain/payment-status';
-import { ENTRY_TYPES } from '../ledger/journal';
+import { ENTRY_TYPES, SUBJECT_ENTRY_TYPES } from '../ledger/journal';
+import { MISMATCH_KINDS, PAYOUT_STATUSES } from '../domain/money-out';
 
 /** `col in ('A','B',...)` from one of the closed lists (the lists are ours, never user input). */
 const oneOf = (list: readonly string[]) => sql.raw(`(${list.map((v) => `'${v.replace(/'/g, "''")}'`).join(',')})`);
@@ -81,6 +82,8 @@ export const paymentOrders = pgTable(
     refundedMinor: bigint('refunded_minor', { mode: 'bigint' }).notNull().default(sql`0`),
     /** Set when the payment's cancellation was requested: the order is voided instead of captured, unless the PSP captured it first. */
     cancelRequestedAt: timestamp('cancel_requested_at', { withTimezone: true, mode: 'date' }),
+    /** When the PSP's settlement report listed this order's capture (the settlement import sets it). */
+    settledAt: timestamp('settled_at', { withTimezone: true, mode: 'date' }),
     /** The outbox marker: null until the PaymentOrder workflow is known to have started. */
     workflowStartedAt: timestamp('workflow_started_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
@@ -138,9 +141,12 @@ export const journalEntries = pgTable(
     /** Deterministic: `{TYPE}:{paymentOrderId}`; the primary key makes a duplicate impossible. */
     id: text('id').primaryKey(),
     entryType: text('entry_type').notNull(),
-    paymentOrderId: uuid('payment_order_id').notNull(),
-    paymentId: uuid('payment_id').notNull(),
+    /** Null for money-out entries (SETTLEMENT, PAYOUT, PAYOUT_RETURN, ADJUSTMENT). */
+    paymentOrderId: uuid('payment_order_id'),
+    paymentId: uuid('payment_id'),
     sellerId: text('seller_id').notNull(),
+    /** The settlement item, payout or adjustment a money-out entry records (its id is `{TYPE}:{subject_id}`). */
+    subjectId: text('subject_id'),
     /** The ledger batch that wrote it; lets a retried commit find what it wrote the first time. */
     batchId: text('batch_id').notNull(),
     /** Facts about the entry that are not postings, e.g. the PSP's capture id of a CAPTURE. */
@@ -153,7 +159,7 @@ export const journalEntries = pgTable(
     check('journal_entries_type_known', sql`${t.entryType} in ${oneOf(ENTRY_TYPES)}`),
     check(
       'journal_entries_id_deterministic',
-      sql`(${t.refundId} is null and ${t.id} = ${t.entryType} || ':' || ${t.paymentOrderId}::text) or (${t.entryType} = 'REFUND' and ${t.id} = 'REFUND:' || ${t.refundId}::text)`,
+      sql`(${t.refundId} is null and ${t.subjectId} is null and ${t.paymentOrderId} is not null and ${t.paymentId} is not null and ${t.id} = ${t.entryType} || ':' || ${t.paymentOrderId}::text) or (${t.entryType} = 'REFUND' and ${t.paymentOrderId} is not null and ${t.id} = 'REFUND:' || ${t.refundId}::text) or (${t.entryType} in ${oneOf(SUBJECT_ENTRY_TYPES)} and ${t.subjectId} is not null and ${t.id} = ${t.entryType} || ':' || ${t.subjectId})`,
     ),
     index('journal_entries_batch_idx').on(t.batchId),
     index('journal_entries_seller_idx').on(t.sellerId),
@@ -231,6 +237,8 @@ export const ledgerFacts = pgTable(
     refundId: uuid('refund_id'),
     capturedMinor: bigint('captured_minor', { mode: 'bigint' }),
     refundedBeforeMinor: bigint('refunded_before_minor', { mode: 'bigint' }),
+    /** A money-out fact's subject: `{ subjectId, feeMinor?, direction?, debitAccount?, creditAccount? }` (amounts as strings). */
+    subject: jsonb('subject'),
     traceparent: text('traceparent'),
     /** Arrival order: a stream journals its facts first in, first out. */
     position: bigserial('position', { mode: 'bigint' }).notNull(),
@@ -320,6 +328,8 @@ export const refunds = pgTable(
     attempts: integer('attempts').notNull().default(0),
     lastPspError: text('last_psp_error'),
     pspRefundId: text('psp_refund_id'),
+    /** When the PSP's settlement report listed this refund. */
+    settledAt: timestamp('settled_at', { withTimezone: true, mode: 'date' }),
     workflowStartedAt: timestamp('workflow_started_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
@@ -353,5 +363,134 @@ export const merchantEvents = pgTable(
   (t) => [
     index('merchant_events_undispatched_idx').on(t.createdAt).where(sql`${t.dispatchedAt} is null`),
     index('merchant_events_seller_idx').on(t.sellerId, t.createdAt),
+  ],
+);
+
+/**
+ * One row per imported settlement report day: the import is idempotent (a day imported twice adds
+ * nothing: items are keyed by the PSP's item id) and this row says when and what it held.
+ */
+export const settlementImports = pgTable('settlement_imports', {
+  reportDate: text('report_date').primaryKey(),
+  itemCount: integer('item_count').notNull(),
+  totals: jsonb('totals').notNull(),
+  firstImportedAt: createdAt(),
+  lastImportedAt: timestamp('last_imported_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+}, (t) => [check('settlement_imports_date_format', sql`${t.reportDate} ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$'`)]);
+
+/** Every item of the PSP's settlement reports, as reported, with what it matched in our records. */
+export const settlementItems = pgTable(
+  'settlement_items',
+  {
+    itemId: text('item_id').primaryKey(),
+    reportDate: text('report_date').notNull(),
+    kind: text('kind').notNull(),
+    pspCaptureId: text('psp_capture_id').notNull(),
+    pspRefundId: text('psp_refund_id'),
+    reference: text('reference').notNull(),
+    grossMinor: bigint('gross_minor', { mode: 'bigint' }).notNull(),
+    feeMinor: bigint('fee_minor', { mode: 'bigint' }).notNull(),
+    netMinor: bigint('net_minor', { mode: 'bigint' }).notNull(),
+    currency: currency(),
+    /** Ours, when matched: the order (a capture) or the refund; null = settled but unknown to us. */
+    paymentOrderId: uuid('payment_order_id'),
+    refundId: uuid('refund_id'),
+    sellerId: text('seller_id'),
+    importedAt: createdAt(),
+  },
+  (t) => [
+    check('settlement_items_kind_known', sql`${t.kind} in ('CAPTURE','REFUND')`),
+    check('settlement_items_amounts', sql`${t.grossMinor} > 0 and ${t.feeMinor} >= 0 and ${t.netMinor} = ${t.grossMinor} - ${t.feeMinor}`),
+    index('settlement_items_date_idx').on(t.reportDate),
+    index('settlement_items_order_idx').on(t.paymentOrderId),
+  ],
+);
+
+/**
+ * Every difference between the PSP's settlement and our records, one row per (kind, subject).
+ * Recording one moves no money: an operator resolves it (an ADJUSTMENT entry, if money must move).
+ */
+export const reconciliationMismatches = pgTable(
+  'reconciliation_mismatches',
+  {
+    id: bigserial('id', { mode: 'bigint' }).primaryKey(),
+    kind: text('kind').notNull(),
+    /** The settlement item id, or our paymentOrderId / refundId for what never settled. */
+    subjectId: text('subject_id').notNull(),
+    reportDate: text('report_date'),
+    sellerId: text('seller_id'),
+    details: jsonb('details').notNull(),
+    detectedAt: createdAt(),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true, mode: 'date' }),
+    resolution: text('resolution'),
+  },
+  (t) => [
+    unique('reconciliation_mismatches_kind_subject').on(t.kind, t.subjectId),
+    check('reconciliation_mismatches_kind_known', sql`${t.kind} in ${oneOf(MISMATCH_KINDS)}`),
+    index('reconciliation_mismatches_open_idx').on(t.kind).where(sql`${t.resolvedAt} is null`),
+  ],
+);
+
+/** The audit trail of ADJUSTMENT entries: who asked, why, and what (the entry is `ADJUSTMENT:{id}`). */
+export const ledgerAdjustments = pgTable(
+  'ledger_adjustments',
+  {
+    id: uuid('id').primaryKey(),
+    streamId: text('stream_id').notNull(),
+    debitAccount: text('debit_account').notNull(),
+    creditAccount: text('credit_account').notNull(),
+    amountMinor: bigint('amount_minor', { mode: 'bigint' }).notNull(),
+    currency: currency(),
+    reason: text('reason').notNull(),
+    actor: text('actor').notNull(),
+    mismatchId: bigint('mismatch_id', { mode: 'bigint' }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    check('ledger_adjustments_amount_positive', sql`${t.amountMinor} > 0`),
+    check('ledger_adjustments_reason_given', sql`length(${t.reason}) between 3 and 500`),
+    check('ledger_adjustments_accounts_differ', sql`${t.debitAccount} <> ${t.creditAccount}`),
+  ],
+);
+
+/**
+ * One row per (seller, currency) that has ever had money: its payout Schedule exists, and the row
+ * is the lock that serialises a payout's reservation with refunds of the seller (a refund's insert
+ * locks it by trigger), so a payout never reserves more than was available.
+ */
+export const payoutAccounts = pgTable(
+  'payout_accounts',
+  {
+    sellerId: text('seller_id').notNull(),
+    currency: currency(),
+    scheduleCreatedAt: timestamp('schedule_created_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: 'payout_accounts_pk', columns: [t.sellerId, t.currency] })],
+);
+
+/** Payouts: reserved (PAYOUT_REQUESTED) in the transaction that computed the available amount. */
+export const payouts = pgTable(
+  'payouts',
+  {
+    id: uuid('id').primaryKey(),
+    sellerId: text('seller_id').notNull(),
+    amountMinor: bigint('amount_minor', { mode: 'bigint' }).notNull(),
+    currency: currency(),
+    status: text('status').notNull(),
+    /** The Schedule's period (the workflow id of the run): one payout per seller, currency and period. */
+    period: text('period').notNull(),
+    railPayoutId: text('rail_payout_id'),
+    failureCode: text('failure_code'),
+    paidAt: timestamp('paid_at', { withTimezone: true, mode: 'date' }),
+    returnedAt: timestamp('returned_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    unique('payouts_one_per_period').on(t.sellerId, t.currency, t.period),
+    check('payouts_amount_positive', sql`${t.amountMinor} > 0`),
+    check('payouts_status_known', sql`${t.status} in ${oneOf(PAYOUT_STATUSES)}`),
+    index('payouts_seller_idx').on(t.sellerId, t.createdAt),
   ],
 );

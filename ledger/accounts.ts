@@ -7,6 +7,10 @@ export const AUTH_LIABILITY = 'AUTH_LIABILITY';
 export const PSP_RECEIVABLES = 'PSP_RECEIVABLES';
 export const PLATFORM_COMMISSION_REVENUE = 'PLATFORM_COMMISSION_REVENUE';
 export const MERCHANT_PAYABLE_PREFIX = 'MERCHANT_PAYABLE.';
+/** Money the platform holds at its bank: settlements bring it in, payouts take it out. */
+export const PLATFORM_CASH = 'PLATFORM_CASH';
+/** What the PSP charged for processing (its settlement fee). */
+export const PSP_FEE_EXPENSE = 'PSP_FEE_EXPENSE';
 
 export const merchantPayable = (sellerId: string): string => `${MERCHANT_PAYABLE_PREFIX}${sellerId}`;
 
@@ -17,7 +21,7 @@ export type Direction = 'DEBIT' | 'CREDIT';
  * A balance is reported in the account's normal direction, so what we owe a seller is positive.
  */
 export function normalSide(accountCode: string): Direction {
-  if (accountCode === AUTH_RECEIVABLE || accountCode === PSP_RECEIVABLES) return 'DEBIT';
+  if (accountCode === AUTH_RECEIVABLE || accountCode === PSP_RECEIVABLES || accountCode === PLATFORM_CASH || accountCode === PSP_FEE_EXPENSE) return 'DEBIT';
   return 'CREDIT';
 }
 

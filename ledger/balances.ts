@@ -39,8 +39,8 @@ const eventSchema = z.object({
           journalEntryId: z.string().min(1).max(256),
           entryType: z.enum(ENTRY_TYPES),
           metadata: z.record(z.string(), z.string().max(256)).optional(),
-          paymentOrderId: z.string().min(1),
-          paymentId: z.string().min(1),
+          paymentOrderId: z.string().min(1).nullable(),
+          paymentId: z.string().min(1).nullable(),
           postings: z
             .array(
               z.object({

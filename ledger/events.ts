@@ -21,8 +21,9 @@ export type PostingData = { postingId: string; accountCode: string; direction: D
 export type LedgerEntryData = {
   journalEntryId: string;
   entryType: EntryType;
-  paymentOrderId: string;
-  paymentId: string;
+  /** Null for money-out entries (SETTLEMENT, PAYOUT, PAYOUT_RETURN, ADJUSTMENT). */
+  paymentOrderId: string | null;
+  paymentId: string | null;
   /** Facts about the entry that are not postings, e.g. `{ pspCaptureId }` of a CAPTURE. */
   metadata?: Record<string, string>;
   postings: PostingData[];

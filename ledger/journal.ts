@@ -5,14 +5,21 @@
 import {
   AUTH_LIABILITY,
   AUTH_RECEIVABLE,
+  PLATFORM_CASH,
   PLATFORM_COMMISSION_REVENUE,
+  PSP_FEE_EXPENSE,
   PSP_RECEIVABLES,
   merchantPayable,
   type Direction,
 } from './accounts';
 
-export const ENTRY_TYPES = ['AUTH_HOLD', 'CAPTURE', 'AUTH_RELEASE', 'REFUND'] as const;
+export const ENTRY_TYPES = ['AUTH_HOLD', 'CAPTURE', 'AUTH_RELEASE', 'REFUND', 'SETTLEMENT', 'PAYOUT', 'PAYOUT_RETURN', 'ADJUSTMENT'] as const;
 export type EntryType = (typeof ENTRY_TYPES)[number];
+/** Entries of a PaymentOrder's life (their id is `{TYPE}:{paymentOrderId}` or `REFUND:{refundId}`). */
+export const PAYMENT_ENTRY_TYPES = ['AUTH_HOLD', 'CAPTURE', 'AUTH_RELEASE', 'REFUND'] as const satisfies readonly EntryType[];
+/** Money-out entries: their id is `{TYPE}:{subjectId}` (a settlement item, a payout, an adjustment); no payment order. */
+export const SUBJECT_ENTRY_TYPES = ['SETTLEMENT', 'PAYOUT', 'PAYOUT_RETURN', 'ADJUSTMENT'] as const satisfies readonly EntryType[];
+export const isSubjectEntryType = (t: EntryType): t is (typeof SUBJECT_ENTRY_TYPES)[number] => (SUBJECT_ENTRY_TYPES as readonly string[]).includes(t);
 
 export type Posting = { accountCode: string; direction: Direction; amountMinor: bigint; currency: string };
 
@@ -23,10 +30,13 @@ export type JournalEntry = {
    */
   id: string;
   entryType: EntryType;
-  paymentOrderId: string;
+  /** Null for money-out entries (SETTLEMENT, PAYOUT, PAYOUT_RETURN, ADJUSTMENT). */
+  paymentOrderId: string | null;
   /** The refund a REFUND entry records. */
   refundId?: string;
-  paymentId: string;
+  /** The settlement item, payout or adjustment a money-out entry records (its id is `{TYPE}:{subjectId}`). */
+  subjectId?: string;
+  paymentId: string | null;
   sellerId: string;
   postings: readonly Posting[];
 };
@@ -34,8 +44,8 @@ export type JournalEntry = {
 /** The fact a PaymentOrder workflow reports to its seller's ledger. */
 export type LedgerFact = {
   entryType: EntryType;
-  paymentOrderId: string;
-  paymentId: string;
+  paymentOrderId: string | null;
+  paymentId: string | null;
   sellerId: string;
   amountMinor: bigint;
   currency: string;
@@ -46,6 +56,13 @@ export type LedgerFact = {
    * (in the order they succeeded) took back already. The commission share depends on it.
    */
   refund?: { refundId: string; capturedMinor: bigint; refundedBeforeMinor: bigint };
+  /**
+   * A money-out entry's subject and figures. SETTLEMENT: a report item (`amountMinor` is the gross,
+   * `feeMinor` the PSP's fee; `direction` DEBIT for a settled refund). PAYOUT / PAYOUT_RETURN: a
+   * payout of `amountMinor` to `sellerId`. ADJUSTMENT: an operator's correction from one account to
+   * another.
+   */
+  subject?: { subjectId: string; feeMinor?: bigint; direction?: Direction; debitAccount?: string; creditAccount?: string };
 };
 
 export class UnbalancedEntryError extends Error {
@@ -72,7 +89,9 @@ export function createJournalEntry(fields: Omit<JournalEntry, 'id'>): JournalEnt
   for (const [currency, sum] of net) {
     if (sum !== 0n) throw new UnbalancedEntryError(`entry ${fields.entryType}:${fields.paymentOrderId} is off by ${sum} ${currency}`);
   }
-  return Object.freeze({ ...fields, id: journalEntryId(fields.entryType, fields.refundId ?? fields.paymentOrderId), postings: Object.freeze([...fields.postings]) });
+  const subject = fields.subjectId ?? fields.refundId ?? fields.paymentOrderId;
+  if (subject === null) throw new UnbalancedEntryError(`entry ${fields.entryType} has no subject`);
+  return Object.freeze({ ...fields, id: journalEntryId(fields.entryType, subject), postings: Object.freeze([...fields.postings]) });
 }
 
 /**
@@ -134,6 +153,31 @@ export function postingsFor(fact: LedgerFact): JournalEntry {
       if (commission > 0n) postings.push(credit(PLATFORM_COMMISSION_REVENUE, commission, currency));
       break;
     }
+    case 'SETTLEMENT': {
+      // Captured money arrives at the platform's bank: DR cash (net) and fee expense (fee) / CR the
+      // PSP receivable (gross); a settled refund the other way round.
+      const fee = fact.subject?.feeMinor ?? 0n;
+      if (fee < 0n || fee > amount) throw new UnbalancedEntryError(`settlement fee ${fee} outside 0..${amount}`);
+      const net = amount - fee;
+      const inbound = (fact.subject?.direction ?? 'CREDIT') === 'CREDIT';
+      postings = [];
+      if (net > 0n) postings.push(inbound ? debit(PLATFORM_CASH, net, currency) : credit(PLATFORM_CASH, net, currency));
+      if (fee > 0n) postings.push(inbound ? debit(PSP_FEE_EXPENSE, fee, currency) : credit(PSP_FEE_EXPENSE, fee, currency));
+      postings.push(inbound ? credit(PSP_RECEIVABLES, amount, currency) : debit(PSP_RECEIVABLES, amount, currency));
+      break;
+    }
+    case 'PAYOUT':
+      postings = [debit(merchantPayable(fact.sellerId), amount, currency), credit(PLATFORM_CASH, amount, currency)];
+      break;
+    case 'PAYOUT_RETURN':
+      postings = [debit(PLATFORM_CASH, amount, currency), credit(merchantPayable(fact.sellerId), amount, currency)];
+      break;
+    case 'ADJUSTMENT': {
+      const { debitAccount, creditAccount } = fact.subject ?? {};
+      if (!debitAccount || !creditAccount || debitAccount === creditAccount) throw new UnbalancedEntryError('an ADJUSTMENT needs two different accounts');
+      postings = [debit(debitAccount, amount, currency), credit(creditAccount, amount, currency)];
+      break;
+    }
     case 'REFUND': {
       if (!fact.refund) throw new UnbalancedEntryError(`REFUND of ${fact.paymentOrderId} has no refund context`);
       const share = refundCommissionShareMinor({ amountMinor: amount, capturedMinor: fact.refund.capturedMinor, refundedBeforeMinor: fact.refund.refundedBeforeMinor, commissionBps: fact.commissionBps });
@@ -152,6 +196,7 @@ export function postingsFor(fact: LedgerFact): JournalEntry {
     entryType: fact.entryType,
     paymentOrderId: fact.paymentOrderId,
     ...(fact.refund ? { refundId: fact.refund.refundId } : {}),
+    ...(fact.subject ? { subjectId: fact.subject.subjectId } : {}),
     paymentId: fact.paymentId,
     sellerId: fact.sellerId,
     postings,

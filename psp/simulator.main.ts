@@ -10,6 +10,12 @@ const simulator = createSimulator({
   timeoutHoldMs: config.PSP_TIMEOUT_HOLD_MS,
   authTtlS: config.PSP_AUTH_TTL_S,
   stateFile: config.PSP_STATE_FILE,
+  moneyOut: {
+    settlementLagS: config.PSP_SETTLEMENT_LAG_S,
+    feeBps: config.PSP_SETTLEMENT_FEE_BPS,
+    feeFixedMinor: BigInt(config.PSP_SETTLEMENT_FEE_FIXED_MINOR),
+    payoutReturnDelayS: config.PSP_PAYOUT_RETURN_DELAY_S,
+  },
 });
 const server = simulator.app.listen(config.PSP_PORT, config.BIND_HOST, () => {
   log.info({ port: config.PSP_PORT, scenario: config.PSP_SCENARIO }, 'PSP simulator listening');

@@ -34,6 +34,7 @@ import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 
+import { mountMoneyOut, type MoneyOutOptions, type PayoutLogEntry, type SettlementFaults } from './money-out';
 import { PSP_SCENARIOS, type PspScenario } from './scenarios';
 
 export { PSP_SCENARIOS, type PspScenario };
@@ -108,6 +109,8 @@ export type SimulatorOptions = {
   authTtlS?: number;
   stateFile?: string;
   random?: () => number;
+  /** Settlement report and payout rail (psp/money-out.ts). */
+  moneyOut?: Omit<MoneyOutOptions, 'stateFile'>;
 };
 
 export type Simulator = {
@@ -115,6 +118,8 @@ export type Simulator = {
   captureLog: () => CaptureLogEntry[];
   voidLog: () => VoidLogEntry[];
   refundLog: () => RefundLogEntry[];
+  payoutLog: () => PayoutLogEntry[];
+  setSettlementFaults: (f: SettlementFaults) => void;
   setScenario: (s: PspScenario) => void;
 };
 
@@ -216,9 +221,9 @@ export function createSimulator(options: SimulatorOptions): Simulator {
         applyVoid(event.entry);
       } else if (event.t === 'refund-result') {
         refundResults.set(event.key, { requestHash: event.requestHash, status: event.status, body: event.body });
-      } else {
+      } else if (event.t === 'refund') {
         applyRefund(event.entry);
-      }
+      } // other lines (the payout rail's) are replayed by psp/money-out.ts
     }
   }
 
@@ -545,5 +550,6 @@ export function createSimulator(options: SimulatorOptions): Simulator {
     res.json({ scenario });
   });
 
-  return { app, captureLog: () => [...log], voidLog: () => [...voids], refundLog: () => [...refunds], setScenario: (s) => (scenario = s) };
+  const moneyOut = mountMoneyOut(app, { captureLog: () => log, refundLog: () => refunds }, { ...options.moneyOut, ...(options.stateFile ? { stateFile: options.stateFile } : {}) });
+  return { app, captureLog: () => [...log], voidLog: () => [...voids], refundLog: () => [...refunds], payoutLog: moneyOut.payoutLog, setSettlementFaults: moneyOut.setFaults, setScenario: (s) => (scenario = s) };
 }

@@ -14,6 +14,7 @@ import type { Duration, Workflow } from '@temporalio/common';
 import type { Config } from '../config/config';
 import type { IdempotencyKeysPurgeInput, idempotencyKeysPurgeWorkflow } from '../workflows/idempotency-keys-purge.workflow';
 import type { ledgerVerificationWorkflow } from '../workflows/ledger-verification.workflow';
+import type { SettlementInput, settlementWorkflow } from '../workflows/settlement.workflow';
 
 export type ScheduleDefinition = {
   /** Stable name; the Schedule id and the started workflows' ids derive from it. */
@@ -30,6 +31,7 @@ export const scheduleId = (name: string, taskQueue: string): string => `${name}@
 
 export const IDEMPOTENCY_KEYS_PURGE = 'idempotency-keys-purge';
 export const LEDGER_VERIFICATION = 'ledger-verification';
+export const SETTLEMENT = 'settlement';
 
 /** Every Schedule of the deployment, from its configuration. */
 export function scheduleDefinitions(config: Config): ScheduleDefinition[] {
@@ -54,6 +56,15 @@ export function scheduleDefinitions(config: Config): ScheduleDefinition[] {
       action: { workflowType: 'ledgerVerificationWorkflow' satisfies (typeof ledgerVerificationWorkflow)['name'], args: [], workflowRunTimeout: '30 minutes' },
       overlap: ScheduleOverlapPolicy.SKIP,
       catchupWindow: '10 minutes',
+    },
+    {
+      // Imports the PSP's settlement reports (idempotent) and records mismatches. SKIP: a run still
+      // going when the next is due would import the same days; the next one catches up anyway.
+      name: SETTLEMENT,
+      spec: { intervals: [{ every: `${config.SETTLEMENT_INTERVAL_S} seconds` }] },
+      action: { workflowType: 'settlementWorkflow' satisfies (typeof settlementWorkflow)['name'], args: [{ lookbackDays: config.SETTLEMENT_LOOKBACK_DAYS, unsettledAfterS: config.RECON_UNSETTLED_AFTER_S } satisfies SettlementInput], workflowRunTimeout: '1 hour' },
+      overlap: ScheduleOverlapPolicy.SKIP,
+      catchupWindow: '1 day',
     },
   ];
 }

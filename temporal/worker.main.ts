@@ -14,6 +14,8 @@ import { registerLedgerGauges } from '../observability/ledger-gauges';
 import { registerPaymentGauges } from '../observability/payment-gauges';
 import { startTracing } from '../observability/tracing';
 import { ensureSchedules } from './schedules';
+import { ensureAllPayoutSchedules } from './payout-schedules';
+import { registerReconciliationGauges } from '../observability/reconciliation-gauges';
 import { createWorkerRuntime } from './worker';
 
 async function main(): Promise<void> {
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
   const probeDb = createDb({ url: config.DATABASE_URL, poolMax: 1, applicationName: 'payorch-worker-probe' });
   registerLedgerGauges(probeDb.db);
   registerPaymentGauges(probeDb.db);
+  registerReconciliationGauges(probeDb.db);
   const app = express();
   app.use(
     probeRouter({
@@ -55,6 +58,11 @@ async function main(): Promise<void> {
   await ensureSchedules(runtime.client, config).then(
     (ids) => log.info({ schedules: ids }, 'schedules ensured'),
     (err: unknown) => log.error({ err }, 'could not create or update the schedules; the next worker start retries'),
+  );
+  // Every seller's payout Schedule, up to date with the configuration (cadence, minimum).
+  await ensureAllPayoutSchedules(runtime.client, config, runtime.dbHandle.db).then(
+    (n) => log.info({ sellers: n }, 'payout schedules ensured'),
+    (err: unknown) => log.error({ err }, 'could not create or update the payout schedules; the next worker start retries'),
   );
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, port: config.WORKER_METRICS_PORT }, 'worker running');
   await runtime.run(); // returns after SIGTERM/SIGINT once in-flight tasks drained

@@ -21,6 +21,10 @@ import { createPaymentOrderActivities } from '../activities/payment-order.activi
 import { createPspActivities } from '../activities/psp.activities';
 import { createLedgerVerificationActivities } from '../activities/ledger-verification.activities';
 import { createRefundActivities } from '../activities/refund.activities';
+import { createSettlementActivities } from '../activities/settlement.activities';
+import { createPayoutActivities } from '../activities/payout.activities';
+import { createMoneyOutClient } from '../psp/money-out.client';
+import { ensurePayoutSchedule } from './payout-schedules';
 import { connectTemporalClient } from './client';
 import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
@@ -52,6 +56,15 @@ export function starterSettingsFromConfig(config: Config) {
 
 export function ledgerSettingsFromConfig(config: Config) {
   return { batchMaxItems: config.LEDGER_BATCH_MAX_ITEMS, batchMaxWaitMs: config.LEDGER_BATCH_MAX_WAIT_MS, historyEventsMax: config.LEDGER_HISTORY_EVENTS_MAX };
+}
+
+/** Settlement and payouts (money out): the PSP's report and payout rail, Postgres, the payout Schedules. */
+export function moneyOutActivities(config: Config, client: Client, dbHandle: DbHandle, wakeLedger: (streamId: string) => Promise<void>) {
+  const moneyOut = createMoneyOutClient({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS });
+  return {
+    ...createSettlementActivities({ db: dbHandle.db, moneyOut, wakeLedger, feeModel: { feeBps: config.RECON_FEE_BPS, feeFixedMinor: BigInt(config.RECON_FEE_FIXED_MINOR) }, ensurePayoutSchedule: (sellerId) => ensurePayoutSchedule(client, config, sellerId, { db: dbHandle.db }) }),
+    ...createPayoutActivities({ db: dbHandle.db, moneyOut, wakeLedger }),
+  };
 }
 
 let runtimeInstalled = false;
@@ -116,6 +129,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createLedgerVerificationActivities({ db: dbHandle.db, graceMs: config.LEDGER_VERIFY_GRACE_MS }),
     ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createIdempotencyActivities({ db: dbHandle.db }),
+    ...moneyOutActivities(config, client, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId)),
   };
 
   const worker = await Worker.create({

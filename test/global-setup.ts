@@ -66,6 +66,12 @@ export default async function globalSetup(): Promise<void> {
     RATE_LIMIT_REDIS_PREFIX: `payorch-${runId}:rl:`,
     IDEMPOTENCY_PURGE_BATCH_SIZE: '50',
     IDEMPOTENCY_PURGE_BATCHES_MAX: '10',
+    // Money out with short lags: captures settle 2 s after, returned payouts come back after 3 s.
+    PSP_SETTLEMENT_LAG_S: '2',
+    PSP_PAYOUT_RETURN_DELAY_S: '3',
+    PAYOUT_RETURN_POLL_S: '1',
+    PAYOUT_RETURN_WATCH_S: '10',
+    PAYOUT_MIN_MINOR: '1',
   };
   delete env.PSP_STATE_FILE;
 

@@ -23,5 +23,12 @@ export default async function globalTeardown(): Promise<void> {
   // starting workflows that no worker serves.
   const config = parseConfig(testEnv.env);
   const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
-  await deleteSchedules(client, config).finally(() => client.connection.close());
+  await deleteSchedules(client, config)
+    .then(async () => {
+      // And a payout Schedule per seller that got settled money (temporal/payout-schedules.ts).
+      for await (const schedule of client.schedule.list()) {
+        if (schedule.scheduleId.startsWith('payout:') && schedule.scheduleId.endsWith(`@${config.TEMPORAL_TASK_QUEUE}`)) await client.schedule.getHandle(schedule.scheduleId).delete();
+      }
+    })
+    .finally(() => client.connection.close());
 }

@@ -27,7 +27,9 @@ export const SA_LAST_PSP_ERROR_CODE = defineSearchAttributeKey('LastPspErrorCode
 export const SA_AUTH_EXPIRES_AT = defineSearchAttributeKey('AuthExpiresAt', SearchAttributeType.DATETIME);
 /** A refund workflow's status (refunds also carry SellerId, PaymentId, LastPspErrorCode). */
 export const SA_REFUND_STATUS = defineSearchAttributeKey('RefundStatus', SearchAttributeType.KEYWORD);
-export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_AUTH_EXPIRES_AT, SA_REFUND_STATUS];
+/** A payout run's outcome(s): PAID, FAILED, RETURNED (comma-separated per currency), or NOTHING_AVAILABLE; payout runs also carry SellerId. */
+export const SA_PAYOUT_STATUS = defineSearchAttributeKey('PayoutStatus', SearchAttributeType.KEYWORD);
+export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_PAYMENT_ID, SA_CAPTURE_ATTEMPTS, SA_LAST_PSP_ERROR_CODE, SA_AUTH_EXPIRES_AT, SA_REFUND_STATUS, SA_PAYOUT_STATUS];
 
 export type PspError = { code: string; message: string };
 
@@ -131,8 +133,9 @@ export const refundStateQuery = defineQuery<RefundView>('refundState');
 /** A ledger fact as it travels in a signal. */
 export type LedgerFactPayload = {
   entryType: EntryType;
-  paymentOrderId: string;
-  paymentId: string;
+  /** Null for money-out facts (SETTLEMENT, PAYOUT, PAYOUT_RETURN, ADJUSTMENT). */
+  paymentOrderId: string | null;
+  paymentId: string | null;
   sellerId: string;
   amountMinor: string;
   currency: string;
@@ -141,9 +144,13 @@ export type LedgerFactPayload = {
   metadata?: Record<string, string>;
   /** A REFUND's context (amounts as decimal strings): see ledger/journal.ts. */
   refund?: { refundId: string; capturedMinor: string; refundedBeforeMinor: string };
+  /** A money-out fact's subject (see ledger/journal.ts `LedgerFact.subject`); amounts as decimal strings. */
+  subject?: LedgerFactSubject;
   /** The W3C traceparent of the payment, so the ledger's event continues its trace. */
   traceparent?: string;
 };
+
+export type LedgerFactSubject = { subjectId: string; feeMinor?: string; direction?: 'DEBIT' | 'CREDIT'; debitAccount?: string; creditAccount?: string };
 
 export type SellerLedgerSettings = {
   batchMaxItems: number;

@@ -4,3 +4,5 @@ export { sellerLedgerWorkflow } from './seller-ledger.workflow';
 export { ledgerVerificationWorkflow } from './ledger-verification.workflow';
 export { idempotencyKeysPurgeWorkflow } from './idempotency-keys-purge.workflow';
 export { refundWorkflow } from './refund.workflow';
+export { settlementWorkflow } from './settlement.workflow';
+export { payoutWorkflow } from './payout.workflow';

@@ -46,7 +46,7 @@ export async function legacySellerLedgerWorkflow(input: SellerLedgerInput): Prom
   const accept = (fact: LedgerFactPayload) => {
     // A duplicated signal for a fact still pending is dropped here; one for a fact already
     // committed is dropped by the database (deterministic entry ids).
-    const id = journalEntryId(fact.entryType, fact.paymentOrderId);
+    const id = journalEntryId(fact.entryType, fact.paymentOrderId!);
     if (pendingIds.has(id)) return;
     pendingIds.add(id);
     pending.push(fact);
@@ -84,7 +84,7 @@ export async function legacySellerLedgerWorkflow(input: SellerLedgerInput): Prom
     busy = false;
     if (pending.length > 0) {
       const batch = pending.splice(0, batchMaxItems);
-      for (const fact of batch) pendingIds.delete(journalEntryId(fact.entryType, fact.paymentOrderId));
+      for (const fact of batch) pendingIds.delete(journalEntryId(fact.entryType, fact.paymentOrderId!));
       view.pending = pending.length;
       // Deterministic: the same batch id on replay and on every retry of its activity.
       const batchId = `${info.workflowId}/${info.runId}/${batchSeq++}`;

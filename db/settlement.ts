@@ -1,0 +1,205 @@
+/**
+ * Settlement import and reconciliation against Postgres.
+ *
+ * `importSettlementReport` takes one day of the PSP's report in one transaction: every item is
+ * stored once (keyed by the PSP's item id, so importing a day twice adds nothing), matched with
+ * our capture (by `psp_capture_id`) or refund (by `psp_refund_id`), and
+ * - matched and equal in amount: a SETTLEMENT ledger fact (journaled by the seller's ledger
+ *   stream) and the order or refund is marked settled;
+ * - unknown to us, with another gross than ours, or (a capture) with another fee than the
+ *   contracted fee model: a reconciliation mismatch, and no entry -
+ *   nothing moves money automatically on a mismatch; an operator decides (an ADJUSTMENT).
+ * `detectUnsettled` records captures and refunds the PSP has not settled within the allowed time.
+ */
+import { randomUUID } from 'node:crypto';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { MismatchKind } from '../domain/money-out';
+import type { SettlementReportDto } from '../psp/money-out.client';
+import type { Database } from './client';
+import { insertLedgerFacts, type Executor } from './ledger-facts';
+import { ledgerAdjustments, paymentOrders, payoutAccounts, reconciliationMismatches, refunds, settlementImports, settlementItems } from './schema';
+
+export type ImportResult = { date: string; items: number; newItems: number; settled: number; mismatches: number; sellers: string[] };
+
+async function recordMismatch(tx: Executor, m: { kind: MismatchKind; subjectId: string; reportDate: string | null; sellerId: string | null; details: Record<string, unknown> }): Promise<boolean> {
+  const rows = await tx.insert(reconciliationMismatches).values(m).onConflictDoNothing({ target: [reconciliationMismatches.kind, reconciliationMismatches.subjectId] }).returning({ id: reconciliationMismatches.id });
+  return rows.length > 0;
+}
+
+/** The PSP's contracted fee model: a settled capture whose fee differs is a `fee-mismatch`. */
+export type FeeModel = { feeBps: number; feeFixedMinor: bigint };
+
+export async function importSettlementReport(db: Database, report: SettlementReportDto, feeModel?: FeeModel): Promise<ImportResult> {
+  return db.transaction(async (tx) => {
+    await tx
+      .insert(settlementImports)
+      .values({ reportDate: report.date, itemCount: report.items.length, totals: report.totals })
+      .onConflictDoUpdate({ target: settlementImports.reportDate, set: { itemCount: report.items.length, totals: report.totals, lastImportedAt: sql`now()` } });
+    if (report.items.length === 0) return { date: report.date, items: 0, newItems: 0, settled: 0, mismatches: 0, sellers: [] };
+
+    const captureIds = report.items.filter((i) => i.kind === 'CAPTURE').map((i) => i.captureId);
+    const refundIds = report.items.filter((i) => i.kind === 'REFUND' && i.refundId).map((i) => i.refundId!);
+    const orders = captureIds.length === 0 ? [] : await tx.select().from(paymentOrders).where(inArray(paymentOrders.pspCaptureId, captureIds)).for('update');
+    const ourRefunds = refundIds.length === 0 ? [] : await tx.select().from(refunds).where(inArray(refunds.pspRefundId, refundIds)).for('update');
+    const orderByCapture = new Map(orders.map((o) => [o.pspCaptureId!, o]));
+    const refundByPspId = new Map(ourRefunds.map((r) => [r.pspRefundId!, r]));
+
+    const inserted = await tx
+      .insert(settlementItems)
+      .values(
+        report.items.map((item) => {
+          const order = item.kind === 'CAPTURE' ? orderByCapture.get(item.captureId) : undefined;
+          const refund = item.kind === 'REFUND' && item.refundId ? refundByPspId.get(item.refundId) : undefined;
+          return {
+            itemId: item.itemId,
+            reportDate: report.date,
+            kind: item.kind,
+            pspCaptureId: item.captureId,
+            pspRefundId: item.refundId ?? null,
+            reference: item.reference,
+            grossMinor: BigInt(item.grossMinor),
+            feeMinor: BigInt(item.feeMinor),
+            netMinor: BigInt(item.netMinor),
+            currency: item.currency,
+            paymentOrderId: order?.id ?? refund?.paymentOrderId ?? null,
+            refundId: refund?.id ?? null,
+            sellerId: order?.sellerId ?? refund?.sellerId ?? null,
+          };
+        }),
+      )
+      .onConflictDoNothing({ target: settlementItems.itemId })
+      .returning({ itemId: settlementItems.itemId });
+    const fresh = new Set(inserted.map((r) => r.itemId));
+
+    let settled = 0;
+    let mismatches = 0;
+    const sellers = new Set<string>();
+    for (const item of report.items) {
+      if (!fresh.has(item.itemId)) continue; // imported before: nothing new
+      const order = item.kind === 'CAPTURE' ? orderByCapture.get(item.captureId) : undefined;
+      const refund = item.kind === 'REFUND' && item.refundId ? refundByPspId.get(item.refundId) : undefined;
+      const ours = order ? { amountMinor: order.amountMinor, currency: order.currency, sellerId: order.sellerId } : refund && refund.status === 'REFUNDED' ? { amountMinor: refund.amountMinor, currency: refund.currency, sellerId: refund.sellerId } : undefined;
+      const gross = BigInt(item.grossMinor);
+      if (!ours) {
+        if (await recordMismatch(tx, { kind: 'settled-unknown', subjectId: item.itemId, reportDate: report.date, sellerId: null, details: { ...item } })) mismatches++;
+        continue;
+      }
+      if (ours.amountMinor !== gross || ours.currency !== item.currency) {
+        const details = { ...item, oursMinor: ours.amountMinor.toString(), oursCurrency: ours.currency, paymentOrderId: order?.id ?? refund?.paymentOrderId, refundId: refund?.id ?? null };
+        if (await recordMismatch(tx, { kind: 'amount-mismatch', subjectId: item.itemId, reportDate: report.date, sellerId: ours.sellerId, details })) mismatches++;
+        continue;
+      }
+      if (feeModel && item.kind === 'CAPTURE') {
+        const contracted = (gross * BigInt(feeModel.feeBps)) / 10_000n + feeModel.feeFixedMinor;
+        const expectedFee = contracted > gross ? gross : contracted;
+        if (BigInt(item.feeMinor) !== expectedFee) {
+          const details = { ...item, expectedFeeMinor: expectedFee.toString(), paymentOrderId: order?.id };
+          if (await recordMismatch(tx, { kind: 'fee-mismatch', subjectId: item.itemId, reportDate: report.date, sellerId: ours.sellerId, details })) mismatches++;
+          continue;
+        }
+      }
+      await insertLedgerFacts(tx, [
+        {
+          entryType: 'SETTLEMENT',
+          paymentOrderId: null,
+          paymentId: null,
+          sellerId: ours.sellerId,
+          amountMinor: item.grossMinor,
+          currency: item.currency,
+          commissionBps: 0,
+          metadata: { reportDate: report.date, kind: item.kind, pspCaptureId: item.captureId, ...(item.refundId ? { pspRefundId: item.refundId } : {}) },
+          subject: { subjectId: item.itemId, feeMinor: item.feeMinor, direction: item.direction },
+        },
+      ]);
+      if (order) await tx.update(paymentOrders).set({ settledAt: sql`now()` }).where(and(eq(paymentOrders.id, order.id), isNull(paymentOrders.settledAt)));
+      if (refund) await tx.update(refunds).set({ settledAt: sql`now()` }).where(and(eq(refunds.id, refund.id), isNull(refunds.settledAt)));
+      // What was reported as never settled is settled now.
+      await tx
+        .update(reconciliationMismatches)
+        .set({ resolvedAt: sql`now()`, resolution: `settled in the report of ${report.date}` })
+        .where(and(eq(reconciliationMismatches.kind, 'captured-not-settled'), eq(reconciliationMismatches.subjectId, order?.id ?? refund!.id), isNull(reconciliationMismatches.resolvedAt)));
+      await tx.insert(payoutAccounts).values({ sellerId: ours.sellerId, currency: ours.currency }).onConflictDoNothing();
+      sellers.add(ours.sellerId);
+      settled++;
+    }
+    return { date: report.date, items: report.items.length, newItems: fresh.size, settled, mismatches, sellers: [...sellers] };
+  });
+}
+
+/** Captures and refunds we hold as done that the PSP has not settled `olderThanS` after. */
+export async function detectUnsettled(db: Database, options: { olderThanS: number; limit: number }): Promise<number> {
+  const { rows } = await db.execute<{ n: number }>(sql`
+    with late as (
+      select po.id::text as subject_id, po.seller_id, jsonb_build_object('kind', 'CAPTURE', 'paymentOrderId', po.id, 'pspCaptureId', po.psp_capture_id, 'amountMinor', po.amount_minor::text, 'currency', po.currency, 'capturedAt', po.updated_at) as details
+        from payment_orders po
+       where po.status = 'CAPTURED' and po.settled_at is null and po.psp_capture_id is not null and po.updated_at < now() - make_interval(secs => ${options.olderThanS})
+      union all
+      select r.id::text, r.seller_id, jsonb_build_object('kind', 'REFUND', 'refundId', r.id, 'pspRefundId', r.psp_refund_id, 'amountMinor', r.amount_minor::text, 'currency', r.currency, 'refundedAt', r.updated_at)
+        from refunds r
+       where r.status = 'REFUNDED' and r.settled_at is null and r.updated_at < now() - make_interval(secs => ${options.olderThanS})
+      limit ${options.limit})
+    , ins as (
+      insert into reconciliation_mismatches (kind, subject_id, report_date, seller_id, details)
+      select 'captured-not-settled', subject_id, null, seller_id, details from late
+      on conflict (kind, subject_id) do nothing returning 1)
+    select count(*)::int as n from ins`);
+  return rows[0]?.n ?? 0;
+}
+
+export type MismatchRow = { id: string; kind: MismatchKind; subjectId: string; reportDate: string | null; sellerId: string | null; details: unknown; detectedAt: string; resolvedAt: string | null; resolution: string | null };
+
+export async function listMismatches(db: Database, filter: { date?: string; includeResolved?: boolean; limit: number }): Promise<MismatchRow[]> {
+  const { rows } = await db.execute<Record<string, unknown>>(sql`
+    select id::text, kind, subject_id, report_date, seller_id, details, created_at, resolved_at, resolution
+      from reconciliation_mismatches
+     where (${filter.date ?? null}::text is null or report_date = ${filter.date ?? null} or (report_date is null and created_at::date = ${filter.date ?? null}::date))
+       and (${filter.includeResolved ?? false} or resolved_at is null)
+     order by id limit ${filter.limit}`);
+  return rows.map((r) => ({
+    id: String(r.id),
+    kind: r.kind as MismatchKind,
+    subjectId: String(r.subject_id),
+    reportDate: (r.report_date as string | null) ?? null,
+    sellerId: (r.seller_id as string | null) ?? null,
+    details: r.details,
+    detectedAt: new Date(r.created_at as string).toISOString(),
+    resolvedAt: r.resolved_at ? new Date(r.resolved_at as string).toISOString() : null,
+    resolution: (r.resolution as string | null) ?? null,
+  }));
+}
+
+export async function openMismatchCounts(db: Database): Promise<Record<string, number>> {
+  const { rows } = await db.execute<{ kind: string; n: number }>(sql`select kind, count(*)::int as n from reconciliation_mismatches where resolved_at is null group by kind`);
+  return Object.fromEntries(rows.map((r) => [r.kind, r.n]));
+}
+
+export type AdjustmentRequest = { streamId: string; debitAccount: string; creditAccount: string; amountMinor: bigint; currency: string; reason: string; actor: string; mismatchId?: string };
+
+/**
+ * An operator's ADJUSTMENT: the audit row and the ledger fact in one transaction (the entry is
+ * `ADJUSTMENT:{id}`, journaled by the stream's ledger), and the mismatch it answers, if any, is
+ * marked resolved. Never called automatically.
+ */
+export async function recordAdjustment(db: Database, request: AdjustmentRequest): Promise<{ adjustmentId: string }> {
+  const id = randomUUID();
+  await db.transaction(async (tx) => {
+    await tx.insert(ledgerAdjustments).values({ id, streamId: request.streamId, debitAccount: request.debitAccount, creditAccount: request.creditAccount, amountMinor: request.amountMinor, currency: request.currency, reason: request.reason, actor: request.actor, mismatchId: request.mismatchId ? BigInt(request.mismatchId) : null });
+    await insertLedgerFacts(tx, [
+      {
+        entryType: 'ADJUSTMENT',
+        paymentOrderId: null,
+        paymentId: null,
+        sellerId: request.streamId,
+        amountMinor: request.amountMinor.toString(),
+        currency: request.currency,
+        commissionBps: 0,
+        metadata: { reason: request.reason.slice(0, 256), actor: request.actor.slice(0, 256) },
+        subject: { subjectId: id, debitAccount: request.debitAccount, creditAccount: request.creditAccount },
+      },
+    ]);
+    if (request.mismatchId) {
+      await tx.update(reconciliationMismatches).set({ resolvedAt: sql`now()`, resolution: `ADJUSTMENT:${id} by ${request.actor}: ${request.reason}`.slice(0, 1000) }).where(eq(reconciliationMismatches.id, BigInt(request.mismatchId)));
+    }
+  });
+  return { adjustmentId: id };
+}

@@ -1,0 +1,321 @@
+/**
+ * Money out against the real stack (the run's API, worker, PSP simulator with a 2 s settlement lag
+ * and a 3 s payout return, Postgres, Temporal, Kafka, aggregator): settlement import (twice = once),
+ * reconciliation mismatches (a dropped item, an altered amount) shown by the operator endpoint, the
+ * recon command and the gauge, an audited ADJUSTMENT, payouts (captures, a refund, a returned payout,
+ * seller debt) checked by hand-computed figures, and a refund racing a payout reservation.
+ *
+ * The run's commission is 250 bps (test/global-setup.ts): a capture of A owes the seller
+ * A - floor(A * 0.025); a refund of R takes back R - its commission share.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Client as TemporalClient, Connection } from '@temporalio/client';
+import { Client } from 'pg';
+import { createDb, type DbHandle } from '../db/client';
+import { verifyLedger } from '../db/ledger-verification';
+import { availableBalances, reservePayouts } from '../db/payouts';
+import { deletePayoutSchedule, ensureAllPayoutSchedules, ensurePayoutSchedule } from '../temporal/payout-schedules';
+import type { PayoutRunSummary } from '../workflows/payout.workflow';
+import type { SettlementSummary } from '../workflows/settlement.workflow';
+import { ROOT, testConfig, testEnv, token, uniqueId, waitFor } from './support';
+
+type Json = Record<string, any>;
+
+describe('money out: settlement, reconciliation, payouts', () => {
+  let pg: Client;
+  let dbHandle: DbHandle;
+  let temporal: TemporalClient;
+  let writer: string;
+  let operator: string;
+  const api = () => testEnv().apiBaseUrl;
+  const psp = () => testEnv().pspBaseUrl;
+
+  beforeAll(async () => {
+    pg = new Client({ connectionString: testConfig().DATABASE_URL });
+    await pg.connect();
+    dbHandle = createDb({ url: testConfig().DATABASE_URL, poolMax: 4, applicationName: 'money-out-test' });
+    temporal = new TemporalClient({ connection: await Connection.connect({ address: testConfig().TEMPORAL_ADDRESS }), namespace: testConfig().TEMPORAL_NAMESPACE });
+    writer = await token({ scope: 'payments:write payments:read refunds:write balances:read payouts:read' });
+    operator = await token({ scope: 'ops:read ops:write', sub: 'operator-alice' });
+  });
+  afterAll(async () => {
+    // Whatever happened above, the ledger holds its invariants, money out included (ledger:verify's checks).
+    const failing = await waitFor('the ledger verified', async () => ((await verifyLedger(dbHandle.db, { graceMs: 0 })).ok ? [] : undefined), 30_000, 500).catch(async () =>
+      (await verifyLedger(dbHandle.db, { graceMs: 0 })).checks.filter((c) => c.violations > 0),
+    );
+    expect(failing).toEqual([]);
+    await fetch(`${psp()}/v1/settlements/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop: [], alter: {} }) });
+    await temporal.connection.close();
+    await dbHandle.pool.end();
+    await pg.end();
+  });
+
+  const call = async (method: string, path: string, payload?: unknown, options: { auth?: string } = {}) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${options.auth ?? writer}` };
+    if (payload !== undefined) headers['content-type'] = 'application/json';
+    if (method === 'POST') headers['idempotency-key'] = uniqueId('key');
+    const res = await fetch(`${api()}${path}`, { method, headers, ...(payload !== undefined ? { body: JSON.stringify(payload) } : {}) });
+    const text = await res.text();
+    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
+  };
+  /** One payment of one order for `sellerId`, captured; returns the order id. */
+  const capturedOrder = async (sellerId: string, quantity: number): Promise<{ paymentId: string; paymentOrderId: string }> => {
+    const res = await call('POST', '/api/v1/payments', {
+      buyerId: 'b',
+      orderId: uniqueId('order'),
+      totalAmount: { quantity, currency: 'EUR' },
+      paymentOrders: [{ sellerId, amount: { quantity, currency: 'EUR' } }],
+      paymentMethod: { token: 'tok_visa' },
+    });
+    expect(res.status).toBe(202);
+    const paymentId = res.json.paymentId as string;
+    await waitFor('captured', async () => ((await call('GET', `/api/v1/payments/${paymentId}`)).json.paymentOrders[0].status === 'CAPTURED' ? true : undefined), 30_000, 200);
+    return { paymentId, paymentOrderId: res.json.paymentOrders[0].paymentOrderId as string };
+  };
+  const refunded = async (paymentId: string, paymentOrderId: string, quantity: number) => {
+    const res = await call('POST', `/api/v1/payments/${paymentId}/refunds`, { paymentOrderId, amount: { quantity, currency: 'EUR' } });
+    expect(res.status).toBe(202);
+    const refundId = res.json.refundId as string;
+    await waitFor('refunded', async () => ((await call('GET', `/api/v1/refunds/${refundId}`)).json.status === 'REFUNDED' ? true : undefined), 30_000, 200);
+    return refundId;
+  };
+  const settle = (unsettledAfterS = 3_600) =>
+    temporal.workflow.execute('settlementWorkflow', { taskQueue: testConfig().TEMPORAL_TASK_QUEUE, workflowId: uniqueId('settlement-test'), args: [{ lookbackDays: 1, unsettledAfterS }] }) as Promise<SettlementSummary>;
+  const setFaults = (faults: { drop?: string[]; alter?: Record<string, string>; alterFee?: Record<string, string> }) =>
+    fetch(`${psp()}/v1/settlements/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop: faults.drop ?? [], alter: faults.alter ?? {}, alterFee: faults.alterFee ?? {} }) });
+  const scalar = async (q: string, params: unknown[]) => (await pg.query<{ v: string | null }>(q, params)).rows[0]?.v ?? null;
+  const entriesOf = (like: string) => scalar(`select count(*)::text as v from journal_entries where id like $1`, [like]).then(Number);
+  const captureIdOf = (paymentOrderId: string) => scalar('select psp_capture_id as v from payment_orders where id = $1', [paymentOrderId]);
+  const payable = async (sellerId: string) => BigInt((await scalar(`select coalesce(sum(case direction when 'CREDIT' then amount_minor else -amount_minor end), 0)::text as v from postings where account_code = $1`, [`MERCHANT_PAYABLE.${sellerId}`]))!);
+  const journaled = (what: string, ids: string[]) => waitFor(what, async () => ((await scalar('select count(*)::text as v from journal_entries where id = any($1)', [ids])) === String(ids.length) ? true : undefined), 30_000, 200);
+  /** Waits until the reports of the lag have passed for everything captured so far. */
+  const pastLag = () => new Promise((r) => setTimeout(r, 2_500));
+
+  test('importing a settlement day twice posts one set of SETTLEMENT entries and marks the captures settled', async () => {
+    const seller = uniqueId('stl-seller');
+    const a = await capturedOrder(seller, 10_000);
+    const b = await capturedOrder(seller, 999);
+    await pastLag();
+    const first = await settle();
+    expect(first.days.some((d) => d.settled >= 2)).toBe(true);
+    const ids = [`SETTLEMENT:stl_${(await captureIdOf(a.paymentOrderId))!}`, `SETTLEMENT:stl_${(await captureIdOf(b.paymentOrderId))!}`];
+    await journaled('both SETTLEMENT entries', ids);
+    // fee 1.4 % + 25 rounded down: 165 and 38.
+    const { rows } = await pg.query<{ account_code: string; direction: string; s: string }>(`select account_code, direction, sum(amount_minor)::text as s from postings where journal_entry_id = any($1) group by 1, 2 order by 1, 2`, [ids]);
+    expect(rows).toEqual([
+      { account_code: 'PLATFORM_CASH', direction: 'DEBIT', s: String(10_000 - 165 + 999 - 38) },
+      { account_code: 'PSP_FEE_EXPENSE', direction: 'DEBIT', s: String(165 + 38) },
+      { account_code: 'PSP_RECEIVABLES', direction: 'CREDIT', s: String(10_999) },
+    ]);
+    const before = { items: await scalar('select count(*)::text as v from settlement_items', []), postings: await scalar('select count(*)::text as v from postings', []) };
+    const second = await settle();
+    expect(second.days.every((d) => d.newItems === 0 || d.settled + d.mismatches <= d.newItems)).toBe(true);
+    expect(second.days.find((d) => d.sellers.includes(seller))).toBeUndefined();
+    expect(await entriesOf('SETTLEMENT:stl_%')).toBeGreaterThanOrEqual(2);
+    expect((await pg.query('select id from journal_entries where id = any($1)', [ids])).rowCount).toBe(2);
+    expect(await scalar('select count(*)::text as v from settlement_items where item_id = any($1)', [ids.map((i) => i.slice('SETTLEMENT:'.length))])).toBe('2');
+    expect(await scalar('select count(*)::text as v from payment_orders where id = any($1) and settled_at is not null', [[a.paymentOrderId, b.paymentOrderId]])).toBe('2');
+    // Nothing new since the first import of these items (other tests' captures may have settled meanwhile).
+    expect(Number(await scalar('select count(*)::text as v from settlement_items', []))).toBeGreaterThanOrEqual(Number(before.items));
+    // The seller got its payout Schedule.
+    const schedules: string[] = [];
+    for await (const s of temporal.schedule.list()) schedules.push(s.scheduleId);
+    expect(schedules).toContain(`payout:${seller}@${testConfig().TEMPORAL_TASK_QUEUE}`);
+  });
+
+  test('a dropped item is captured-not-settled, an altered amount is amount-mismatch; shown by the endpoint, recon and the gauge; an ADJUSTMENT is explicit and audited', async () => {
+    const seller = uniqueId('recon-seller');
+    const dropped = await capturedOrder(seller, 1_500);
+    const altered = await capturedOrder(seller, 2_500);
+    const feeCharged = await capturedOrder(seller, 3_000); // contracted fee 42 + 25 = 67
+    await setFaults({ drop: [dropped.paymentOrderId], alter: { [altered.paymentOrderId]: '2501' }, alterFee: { [feeCharged.paymentOrderId]: '70' } });
+    await pastLag();
+    await settle(1);
+    const alteredItem = `stl_${(await captureIdOf(altered.paymentOrderId))!}`;
+    const feeItem = `stl_${(await captureIdOf(feeCharged.paymentOrderId))!}`;
+    const { rows } = await pg.query<{ kind: string; subject_id: string }>(`select kind, subject_id from reconciliation_mismatches where subject_id = any($1) and resolved_at is null order by kind`, [[dropped.paymentOrderId, alteredItem, feeItem]]);
+    expect(rows).toEqual([
+      { kind: 'amount-mismatch', subject_id: alteredItem },
+      { kind: 'captured-not-settled', subject_id: dropped.paymentOrderId },
+      { kind: 'fee-mismatch', subject_id: feeItem },
+    ]);
+    expect(await entriesOf(`SETTLEMENT:${feeItem}`)).toBe(0);
+    // Nothing moved money: no SETTLEMENT entry for either, neither marked settled.
+    expect(await entriesOf(`SETTLEMENT:${alteredItem}`)).toBe(0);
+    expect(await scalar('select count(*)::text as v from payment_orders where id = any($1) and settled_at is not null', [[dropped.paymentOrderId, altered.paymentOrderId]])).toBe('0');
+
+    const today = new Date().toISOString().slice(0, 10);
+    const listed = await call('GET', `/api/v1/ops/reconciliation/mismatches?date=${today}`, undefined, { auth: operator });
+    expect(listed.status).toBe(200);
+    expect(listed.json.mismatches.filter((m: Json) => [dropped.paymentOrderId, alteredItem].includes(m.subjectId)).map((m: Json) => m.kind).sort()).toEqual(['amount-mismatch', 'captured-not-settled']);
+    expect((await call('GET', '/api/v1/ops/reconciliation/mismatches')).status).toBe(403); // writer has no ops:read
+    expect((await call('GET', '/api/v1/ops/reconciliation/mismatches?date=tomorrow', undefined, { auth: operator })).status).toBe(400);
+
+    const recon = await promisify(execFile)('node', ['--import', 'tsx', 'scripts/recon.ts', '--date', today], { cwd: ROOT, env: { ...process.env, ...testEnv().env, PAYORCH_ENV_FILE: '/dev/null' } }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (err: { code: number; stdout: string }) => ({ code: err.code, stdout: err.stdout }),
+    );
+    expect(recon.code).toBe(1);
+    expect(recon.stdout).toContain(`amount-mismatch ${alteredItem}`);
+    expect(recon.stdout).toContain(`captured-not-settled ${dropped.paymentOrderId}`);
+
+    const metrics = await (await fetch(`http://127.0.0.1:${testEnv().env.WORKER_METRICS_PORT}/metrics`)).text();
+    expect(Number(/payorch_reconciliation_mismatches\{kind="amount-mismatch"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/payorch_reconciliation_mismatches\{kind="captured-not-settled"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+
+    // The operator settles the difference explicitly: a reason is required, the actor is recorded.
+    const mismatchId = String((await scalar(`select id::text as v from reconciliation_mismatches where kind = 'amount-mismatch' and subject_id = $1`, [alteredItem]))!);
+    const body = { streamId: seller, debitAccount: 'PLATFORM_CASH', creditAccount: 'PSP_RECEIVABLES', amount: { quantity: 1, currency: 'EUR' }, mismatchId };
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', body, { auth: operator })).status).toBe(400); // no reason
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, reason: 'PSP over-settled by 1' })).status).toBe(403);
+    const adjusted = await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, reason: 'PSP over-settled by 1' }, { auth: operator });
+    expect(adjusted.status).toBe(201);
+    await journaled('the ADJUSTMENT entry', [adjusted.json.journalEntryId]);
+    expect(await scalar('select actor as v from ledger_adjustments where id = $1', [adjusted.json.adjustmentId])).toBe('operator-alice');
+    expect(await scalar('select resolution as v from reconciliation_mismatches where id = $1', [mismatchId])).toContain('operator-alice');
+    await setFaults({});
+  });
+
+  const runPayout = (sellerId: string, returnWatchS = 0) =>
+    temporal.workflow.execute('payoutWorkflow', { taskQueue: testConfig().TEMPORAL_TASK_QUEUE, workflowId: uniqueId(`payout-test:${sellerId}`), args: [{ sellerId, minMinor: '1', returnWatchS, returnPollS: 1 }] }) as Promise<PayoutRunSummary>;
+  const balanceOf = async (sellerId: string) => (await call('GET', `/api/v1/sellers/${encodeURIComponent(sellerId)}/balance`)).json;
+
+  test('a seller with captures, a refund and a returned payout: ledger, available and balance match the figures by hand', async () => {
+    const seller = uniqueId('seller-payout-return');
+    const one = await capturedOrder(seller, 10_000); // owes 9 750
+    await capturedOrder(seller, 5_000); // owes 4 875
+    await refunded(one.paymentId, one.paymentOrderId, 2_000); // takes back 2 000 - 50 = 1 950
+    // Before settlement nothing is available; the refund already counts.
+    expect((await availableBalances(dbHandle.db, seller)).map((a) => a.availableMinor)).toEqual([]);
+    await pastLag();
+    await settle();
+    const expected = 9_750n + 4_875n - 1_950n;
+    expect((await availableBalances(dbHandle.db, seller))[0]!.availableMinor).toBe(expected);
+
+    const run = await runPayout(seller, 8);
+    expect(run.payouts).toEqual([expect.objectContaining({ amountMinor: String(expected), currency: 'EUR', outcome: 'RETURNED' })]);
+    const payoutId = run.payouts[0]!.payoutId;
+    await journaled('PAYOUT and PAYOUT_RETURN', [`PAYOUT:${payoutId}`, `PAYOUT_RETURN:${payoutId}`]);
+    // The rail paid exactly once for the payout, and the money came back.
+    const rail = ((await (await fetch(`${psp()}/v1/payouts/log?sellerId=${encodeURIComponent(seller)}`)).json()) as { payouts: Json[] }).payouts;
+    expect(rail.map((p) => [p.reference, p.amountMinor, p.status])).toEqual([[payoutId, String(expected), 'RETURNED']]);
+    // Ledger: 9 750 + 4 875 - 1 950 - payout + return.
+    await waitFor('the payable journaled', async () => ((await payable(seller)) === expected ? true : undefined), 30_000, 200);
+    expect((await availableBalances(dbHandle.db, seller))[0]!.availableMinor).toBe(expected);
+    const events = (await pg.query<{ type: string }>('select type from merchant_events where subject_id = $1 order by type', [payoutId])).rows.map((r) => r.type);
+    expect(events).toEqual(['payout.paid', 'payout.returned']);
+
+    const balance = await waitFor('the balance API caught up', async () => {
+      const b = await balanceOf(seller);
+      const q = b.balances.find((x: Json) => x.accountCode === `MERCHANT_PAYABLE.${seller}`)?.balance.quantity;
+      return q === Number(expected) ? b : undefined;
+    }, 30_000, 300);
+    expect(balance.available).toEqual([{ currency: 'EUR', availableMinor: Number(expected), debtMinor: 0 }]);
+
+    const listed = await call('GET', `/api/v1/sellers/${encodeURIComponent(seller)}/payouts`);
+    expect(listed.json.payouts).toEqual([expect.objectContaining({ payoutId, status: 'RETURNED', amount: { quantity: Number(expected), currency: 'EUR' }, paidAt: expect.any(String) })]);
+    const own = await token({ scope: '', sellerId: seller });
+    expect((await call('GET', `/api/v1/payouts/${payoutId}`, undefined, { auth: own })).json).toMatchObject({ payoutId, sellerId: seller, status: 'RETURNED' });
+    expect((await call('GET', `/api/v1/payouts/${payoutId}`, undefined, { auth: await token({ scope: '', sellerId: 'someone-else' }) })).status).toBe(404);
+    expect((await call('GET', '/api/v1/sellers/me/payouts', undefined, { auth: own })).json.payouts).toHaveLength(1);
+  });
+
+  test('refunds of money already paid out leave a debt that the next payout nets against; a failing rail pays nothing', async () => {
+    const seller = uniqueId('debt-seller');
+    const order = await capturedOrder(seller, 1_000); // owes 975
+    await pastLag();
+    await settle();
+    const paid = await runPayout(seller);
+    expect(paid.payouts).toEqual([expect.objectContaining({ amountMinor: '975', outcome: 'PAID' })]);
+    await refunded(order.paymentId, order.paymentOrderId, 1_000); // takes back 975
+    expect((await availableBalances(dbHandle.db, seller))[0]!.availableMinor).toBe(-975n);
+    const next = await capturedOrder(seller, 2_000); // owes 1 950
+    expect(next).toBeDefined();
+    await pastLag();
+    await settle();
+    const netted = await runPayout(seller);
+    expect(netted.payouts).toEqual([expect.objectContaining({ amountMinor: String(1_950 - 975), outcome: 'PAID' })]);
+    expect(await waitFor('payable', async () => ((await payable(seller)) === 0n ? true : undefined), 30_000, 200)).toBe(true);
+    expect((await balanceOf(seller)).available).toEqual([{ currency: 'EUR', availableMinor: 0, debtMinor: 0 }]);
+
+    const failing = uniqueId('seller-payout-fail');
+    await capturedOrder(failing, 3_000);
+    await pastLag();
+    await settle();
+    const failed = await runPayout(failing);
+    expect(failed.payouts).toEqual([expect.objectContaining({ outcome: 'FAILED' })]);
+    expect(await entriesOf(`PAYOUT:${failed.payouts[0]!.payoutId}`)).toBe(0);
+    expect((await availableBalances(dbHandle.db, failing))[0]!.availableMinor).toBe(3_000n - 75n); // a failed payout reserves nothing
+  });
+
+  test('a refund racing a payout reservation: the payout never exceeds what was available', async () => {
+    // The refund's insert waits for a reservation holding the seller's lock.
+    const seller = uniqueId('race-seller');
+    const order = await capturedOrder(seller, 10_000); // owes 9 750
+    await pastLag();
+    await settle();
+    const holder = new Client({ connectionString: testConfig().DATABASE_URL });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from payout_accounts where seller_id = $1 for update', [seller]);
+      let refundDone = false;
+      const refunding = call('POST', `/api/v1/payments/${order.paymentId}/refunds`, { paymentOrderId: order.paymentOrderId, amount: { quantity: 4_000, currency: 'EUR' } }).then((r) => {
+        refundDone = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(refundDone).toBe(false);
+      await holder.query('commit');
+      expect((await refunding).status).toBe(202);
+    } finally {
+      await holder.end();
+    }
+
+    // Racing for real, several times: whichever commits first, payout + refunds never exceed the settled amount.
+    for (let i = 0; i < 5; i++) {
+      const racer = uniqueId('race-seller');
+      const o = await capturedOrder(racer, 10_000); // owes 9 750
+      await pastLag();
+      await settle();
+      const [reserved, refund] = await Promise.all([
+        reservePayouts(dbHandle.db, { sellerId: racer, period: uniqueId('race-period'), minMinor: 1n }),
+        call('POST', `/api/v1/payments/${o.paymentId}/refunds`, { paymentOrderId: o.paymentOrderId, amount: { quantity: 6_000, currency: 'EUR' } }),
+      ]);
+      expect(refund.status).toBe(202);
+      const amount = BigInt(reserved[0]?.amountMinor ?? '0');
+      // Refund first: 9 750 - 6 000 (in flight, counted whole) = 3 750; payout first: 9 750, and the refund is then the seller's debt.
+      expect([3_750n, 9_750n]).toContain(amount);
+      await waitFor('refunded', async () => ((await call('GET', `/api/v1/refunds/${refund.json.refundId as string}`)).json.status === 'REFUNDED' ? true : undefined), 30_000, 200);
+      // Once refunded it takes back 6 000 - 150 (its commission share).
+      expect((await availableBalances(dbHandle.db, racer))[0]!.availableMinor).toBe(9_750n - 5_850n - amount);
+    }
+  });
+
+  test('one payout per seller and period: a second reservation of the period (a retry, a restarted worker) returns the first; Schedules are ensured idempotently', async () => {
+    const seller = uniqueId('period-seller');
+    await capturedOrder(seller, 4_000); // owes 3 900
+    await pastLag();
+    await settle();
+    const period = uniqueId('period');
+    const [first, second] = await Promise.all([reservePayouts(dbHandle.db, { sellerId: seller, period, minMinor: 1n }), reservePayouts(dbHandle.db, { sellerId: seller, period, minMinor: 1n })]);
+    expect(first).toEqual(second);
+    expect(first).toEqual([expect.objectContaining({ amountMinor: '3900' })]);
+    expect(await scalar('select count(*)::text as v from payouts where seller_id = $1', [seller])).toBe('1');
+    // A worker start (re)ensures every payout Schedule: still one per seller, an operator's pause kept.
+    const config = testConfig();
+    const id = `payout:${seller}@${config.TEMPORAL_TASK_QUEUE}`;
+    await temporal.schedule.getHandle(id).pause('test: paused by an operator');
+    await ensureAllPayoutSchedules(temporal, config, dbHandle.db);
+    await ensurePayoutSchedule(temporal, config, seller, { update: true });
+    const described = await temporal.schedule.getHandle(id).describe();
+    expect(described.state.paused).toBe(true);
+    const ids: string[] = [];
+    for await (const s of temporal.schedule.list()) if (s.scheduleId === id) ids.push(s.scheduleId);
+    expect(ids).toEqual([id]);
+    await deletePayoutSchedule(temporal, config, seller);
+    // The minimum is honoured: nothing is left, so another period reserves nothing.
+    expect(await reservePayouts(dbHandle.db, { sellerId: seller, period: uniqueId('period'), minMinor: 1n })).toEqual([]);
+  });
+});
