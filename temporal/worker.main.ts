@@ -11,6 +11,7 @@ import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
 import { probeRouter } from '../observability/readiness';
 import { registerLedgerGauges } from '../observability/ledger-gauges';
+import { registerWebhookGauges } from '../observability/webhook-metrics';
 import { startTracing } from '../observability/tracing';
 import { ensureSchedules } from './schedules';
 import { createWorkerRuntime } from './worker';
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-worker-probe` }).admin();
   const probeDb = createDb({ url: config.DATABASE_URL, poolMax: 1, applicationName: 'payorch-worker-probe' });
   registerLedgerGauges(probeDb.db);
+  registerWebhookGauges(probeDb.db);
   const app = express();
   app.use(
     probeRouter({

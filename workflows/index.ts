@@ -4,3 +4,4 @@ export { sellerLedgerWorkflow } from './seller-ledger.workflow';
 export { ledgerVerificationWorkflow } from './ledger-verification.workflow';
 export { idempotencyKeysPurgeWorkflow } from './idempotency-keys-purge.workflow';
 export { refundWorkflow } from './refund.workflow';
+export { webhookEndpointWorkflow } from './webhook-endpoint.workflow';
