@@ -66,6 +66,12 @@ export default async function globalSetup(): Promise<void> {
     RATE_LIMIT_REDIS_PREFIX: `payorch-${runId}:rl:`,
     IDEMPOTENCY_PURGE_BATCH_SIZE: '50',
     IDEMPOTENCY_PURGE_BATCHES_MAX: '10',
+    // Webhooks: short backoffs so retries happen within a test; the relay fans out every 100 ms.
+    WEBHOOK_BACKOFF_BASE_MS: '50',
+    WEBHOOK_BACKOFF_CAP_MS: '200',
+    WEBHOOK_RELAY_INTERVAL_MS: '100',
+    WEBHOOK_SWEEP_MIN_AGE_MS: '2000',
+    WEBHOOK_TIMEOUT_MS: '2000',
   };
   delete env.PSP_STATE_FILE;
 

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { signWebhookPayload, verifyWebhookSignature } from './signature';
 
 describe('webhook signatures', () => {
@@ -8,6 +9,12 @@ describe('webhook signatures', () => {
     const header = signWebhookPayload(body, ['whsec_a'], nowS);
     expect(header).toMatch(/^t=1795000000,v1=[0-9a-f]{64}$/);
     expect(verifyWebhookSignature({ payload: body, header, secret: 'whsec_a', nowS })).toEqual({ ok: true, timestampS: nowS });
+  });
+
+  test('the documented formula, computed independently: v1 = hex HMAC-SHA256(secret, t + "." + body)', () => {
+    const expected = createHmac('sha256', 'whsec_a').update(`${nowS}.${body}`).digest('hex');
+    expect(signWebhookPayload(body, ['whsec_a'], nowS)).toBe(`t=${nowS},v1=${expected}`);
+    expect(verifyWebhookSignature({ payload: body, header: `t=${nowS},v1=${expected}`, secret: 'whsec_a', nowS }).ok).toBe(true);
   });
 
   test('a tampered body, another secret, an old or future timestamp fail', () => {
