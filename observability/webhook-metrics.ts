@@ -6,6 +6,7 @@
 import { sql } from 'drizzle-orm';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import type { Database } from '../db/client';
+import { WEBHOOK_ATTEMPT_OUTCOMES, WEBHOOK_DELIVERY_STATUSES } from '../domain/webhooks';
 
 export const webhookAttempts = new Counter({ name: 'payorch_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, http_error, timeout, network_error, refused_address)', labelNames: ['outcome'] as const });
 
@@ -17,6 +18,10 @@ export const webhookAttemptDuration = new Histogram({
   labelNames: ['outcome'] as const,
   buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
 });
+
+// Every label value exists from the start (at 0), so rate() and the dashboard see the series before the first attempt.
+for (const outcome of WEBHOOK_ATTEMPT_OUTCOMES) webhookAttempts.inc({ outcome }, 0);
+for (const status of WEBHOOK_DELIVERY_STATUSES) if (status !== 'PENDING') webhookDeliveriesFinal.inc({ status }, 0);
 
 export function registerWebhookGauges(db: Database): void {
   type Snapshot = { pending: number; oldestPendingAgeS: number; undispatched: number; oldestUndispatchedAgeS: number; disabled: number };
