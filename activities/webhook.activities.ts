@@ -10,6 +10,7 @@
  * failed sets it, and an endpoint failing longer than `disableAfterMs` is DISABLED with a reason
  * (its pending deliveries FAILED, resendable once it is fixed).
  */
+import { Context } from '@temporalio/activity';
 import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { merchantEvents, webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from '../db/schema';
@@ -47,6 +48,14 @@ async function mapBounded<T, R>(items: readonly T[], limit: number, run: (item: 
 
 export function createWebhookActivities(deps: { db: Database; send: WebhookSender; settings: WebhookDeliverySettings }) {
   const { db, settings } = deps;
+  // Outside an activity (tests call the round directly) there is no one to tell.
+  const heartbeat = () => {
+    try {
+      Context.current().heartbeat();
+    } catch {
+      // not in an activity context
+    }
+  };
 
   async function record(delivery: { id: string; attempts: number; createdAt: Date }, result: WebhookSendResult): Promise<'DELIVERED' | 'PENDING' | 'FAILED'> {
     const attempt = delivery.attempts + 1;
@@ -146,6 +155,7 @@ export function createWebhookActivities(deps: { db: Database; send: WebhookSende
             'Payorch-Delivery-Id': delivery.id,
           });
           last = result;
+          heartbeat();
           return record(delivery, result);
         });
         delivered = statuses.filter((s) => s === 'DELIVERED').length;

@@ -128,7 +128,8 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
         backoff: { baseMs: config.WEBHOOK_BACKOFF_BASE_MS, capMs: config.WEBHOOK_BACKOFF_CAP_MS },
         retryWindowMs: config.WEBHOOK_RETRY_WINDOW_S * 1_000,
         disableAfterMs: config.WEBHOOK_DISABLE_AFTER_S * 1_000,
-        claimLeaseMs: 10 * 60_000,
+        // Longer than a whole round (sends run `concurrency` at a time, each bounded by the timeout), so a retried round does not resend what a slow one still sends.
+        claimLeaseMs: config.WEBHOOK_TIMEOUT_MS * Math.ceil(config.WEBHOOK_BATCH_MAX / config.WEBHOOK_CONCURRENCY_PER_ENDPOINT) + 10_000,
       },
     }),
   };

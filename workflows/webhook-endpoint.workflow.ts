@@ -22,6 +22,8 @@ import { webhookWakeSignal, type WebhookEndpointInput } from './webhook-contract
 const { deliverDueWebhooks } = proxyActivities<ReturnType<typeof createWebhookActivities>>({
   // A round sends at most batchMax deliveries, concurrency at a time, each bounded by WEBHOOK_TIMEOUT_MS.
   startToCloseTimeout: '5m',
+  // The round heartbeats after each send (each bounded by WEBHOOK_TIMEOUT_MS, at most 30 s): a dead worker's round is retried within a minute.
+  heartbeatTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: Number.POSITIVE_INFINITY },
 });
 
