@@ -138,6 +138,7 @@ export function createWebhookActivities(deps: { db: Database; send: WebhookSende
           .returning({ id: webhookDeliveries.id, eventId: webhookDeliveries.eventId, attempts: webhookDeliveries.attempts, createdAt: webhookDeliveries.createdAt });
       });
 
+      heartbeat();
       let delivered = 0;
       let last: WebhookSendResult | undefined;
       if (claimed.length > 0) {

@@ -26,7 +26,7 @@ import type { Logger } from '../observability/logger';
 import { webhookEndpointWorkflowId, webhookWakeSignal, type WebhookEndpointInput, type WebhookEndpointSettings } from '../workflows/webhook-contracts';
 
 export function webhookEndpointSettingsFromConfig(config: Config): WebhookEndpointSettings {
-  return { batchMax: config.WEBHOOK_BATCH_MAX, backoff: { baseMs: config.WEBHOOK_BACKOFF_BASE_MS, capMs: config.WEBHOOK_BACKOFF_CAP_MS }, roundsMax: 500 };
+  return { batchMax: config.WEBHOOK_BATCH_MAX, backoff: { baseMs: config.WEBHOOK_BACKOFF_BASE_MS, capMs: config.WEBHOOK_BACKOFF_CAP_MS }, roundsMax: 500, heartbeatTimeoutMs: 2 * config.WEBHOOK_TIMEOUT_MS + 5_000 };
 }
 
 /** Starts or wakes endpoint workflows (API: a resend; relay: new deliveries). */

@@ -14,6 +14,8 @@ export type WebhookEndpointSettings = {
   backoff: { baseMs: number; capMs: number };
   /** Rounds before continue-as-new (bounds the history). */
   roundsMax: number;
+  /** A round heartbeats after each send; a round silent this long (its worker died) is retried. Optional for runs started before it existed. */
+  heartbeatTimeoutMs?: number;
 };
 
 export type WebhookEndpointInput = {

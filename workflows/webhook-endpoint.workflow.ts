@@ -19,19 +19,21 @@ import type { createWebhookActivities } from '../activities/webhook.activities';
 import { equalJitterDelayMs } from '../domain/backoff';
 import { webhookWakeSignal, type WebhookEndpointInput } from './webhook-contracts';
 
-const { deliverDueWebhooks } = proxyActivities<ReturnType<typeof createWebhookActivities>>({
-  // A round sends at most batchMax deliveries, concurrency at a time, each bounded by WEBHOOK_TIMEOUT_MS.
-  startToCloseTimeout: '5m',
-  // The round heartbeats after each send (each bounded by WEBHOOK_TIMEOUT_MS, at most 30 s): a dead worker's round is retried within a minute.
-  heartbeatTimeout: '1m',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: Number.POSITIVE_INFINITY },
-});
+/** The round activity: at most batchMax deliveries, concurrency at a time, each bounded by WEBHOOK_TIMEOUT_MS. */
+const roundActivities = (heartbeatTimeoutMs: number) =>
+  proxyActivities<ReturnType<typeof createWebhookActivities>>({
+    startToCloseTimeout: '5m',
+    // It heartbeats after claiming and after each send: a round whose worker died is retried after this, not after 5 minutes.
+    heartbeatTimeout: heartbeatTimeoutMs,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: Number.POSITIVE_INFINITY },
+  });
 
 /** How long an endpoint with nothing pending waits for a wake-up before its workflow ends. */
 const IDLE_END_MS = 10 * 60_000;
 
 export async function webhookEndpointWorkflow(input: WebhookEndpointInput): Promise<'gone' | 'disabled' | 'idle'> {
   const { settings } = input;
+  const { deliverDueWebhooks } = roundActivities(settings.heartbeatTimeoutMs ?? 60_000);
   let woken = false;
   setHandler(webhookWakeSignal, () => {
     woken = true;
