@@ -2,7 +2,7 @@
  * Webhook delivery, one round for one endpoint (called by webhookEndpointWorkflow). Postgres is
  * the queue: a round claims the endpoint's due PENDING deliveries (pushing their next attempt out
  * by a lease, so an overlapping retry of this activity does not send them twice), sends them with
- * bounded concurrency, and records each attempt with its outcome in one transaction:
+ * bounded concurrency, and records the round's attempts with their outcomes in one transaction:
  * - 2xx: DELIVERED;
  * - anything else: retried after an equal-jitter delay from the delivery's attempt count, until
  *   the retry window (counted from the delivery's creation) is over: then FAILED.
@@ -57,36 +57,46 @@ export function createWebhookActivities(deps: { db: Database; send: WebhookSende
     }
   };
 
-  async function record(delivery: { id: string; attempts: number; createdAt: Date }, result: WebhookSendResult): Promise<'DELIVERED' | 'PENDING' | 'FAILED'> {
-    const attempt = delivery.attempts + 1;
-    const delivered = result.outcome === 'delivered';
-    const windowOver = Date.now() - delivery.createdAt.getTime() >= settings.retryWindowMs;
-    const status = delivered ? 'DELIVERED' : windowOver ? 'FAILED' : 'PENDING';
-    const delayMs = delivered || windowOver ? 0 : equalJitterDelayMs(attempt, settings.backoff, Math.random);
+  type Sent = { delivery: { id: string; attempts: number; createdAt: Date }; result: WebhookSendResult };
+  type Final = 'DELIVERED' | 'PENDING' | 'FAILED';
+
+  /**
+   * Records a round's attempts in one transaction (a round of 50 is then 2 statements, not 100):
+   * the attempt log, and each delivery's status, counters and next attempt time.
+   */
+  async function recordAll(sent: readonly Sent[]): Promise<Final[]> {
+    const now = Date.now();
+    const rows = sent.map(({ delivery, result }) => {
+      const attempt = delivery.attempts + 1;
+      const delivered = result.outcome === 'delivered';
+      const windowOver = now - delivery.createdAt.getTime() >= settings.retryWindowMs;
+      const status: Final = delivered ? 'DELIVERED' : windowOver ? 'FAILED' : 'PENDING';
+      const delayMs = status === 'PENDING' ? equalJitterDelayMs(attempt, settings.backoff, Math.random) : 0;
+      return { id: delivery.id, attempt, status, delayMs, result };
+    });
     await db.transaction(async (tx) => {
       await tx
         .insert(webhookDeliveryAttempts)
-        .values({ deliveryId: delivery.id, attempt, outcome: result.outcome, statusCode: result.statusCode, latencyMs: result.latencyMs, response: result.response, error: result.error })
+        .values(rows.map((r) => ({ deliveryId: r.id, attempt: r.attempt, outcome: r.result.outcome, statusCode: r.result.statusCode, latencyMs: r.result.latencyMs, response: r.result.response, error: r.result.error })))
         .onConflictDoNothing();
-      await tx
-        .update(webhookDeliveries)
-        .set({
-          status,
-          attempts: attempt,
-          lastStatusCode: result.statusCode,
-          lastError: result.error,
-          lastLatencyMs: result.latencyMs,
-          lastResponse: result.response,
-          nextAttemptAt: sql`now() + make_interval(secs => ${delayMs / 1_000})`,
-          ...(delivered ? { deliveredAt: sql`now()` } : {}),
-          updatedAt: sql`now()`,
-        })
-        .where(and(eq(webhookDeliveries.id, delivery.id), eq(webhookDeliveries.status, 'PENDING')));
+      const values = sql.join(
+        rows.map((r) => sql`(${r.id}::uuid, ${r.status}, ${r.attempt}::int, ${r.result.statusCode}::int, ${r.result.error}::text, ${r.result.latencyMs}::int, ${r.result.response}::text, ${r.delayMs}::bigint)`),
+        sql`, `,
+      );
+      await tx.execute(sql`
+        update ${webhookDeliveries} as d
+           set status = v.status, attempts = v.attempt, last_status_code = v.code, last_error = v.err, last_latency_ms = v.latency,
+               last_response = v.response, next_attempt_at = now() + make_interval(secs => v.delay_ms / 1000.0),
+               delivered_at = case when v.status = 'DELIVERED' then now() else d.delivered_at end, updated_at = now()
+          from (values ${values}) as v(id, status, attempt, code, err, latency, response, delay_ms)
+         where d.id = v.id and d.status = 'PENDING'`);
     });
-    webhookAttempts.inc({ outcome: result.outcome });
-    webhookAttemptDuration.observe({ outcome: result.outcome }, result.latencyMs / 1_000);
-    if (status !== 'PENDING') webhookDeliveriesFinal.inc({ status });
-    return status;
+    for (const r of rows) {
+      webhookAttempts.inc({ outcome: r.result.outcome });
+      webhookAttemptDuration.observe({ outcome: r.result.outcome }, r.result.latencyMs / 1_000);
+      if (r.status !== 'PENDING') webhookDeliveriesFinal.inc({ status: r.status });
+    }
+    return rows.map((r) => r.status);
   }
 
   /** Marks the endpoint's health after a round; returns true when it has just been disabled. */
@@ -146,7 +156,7 @@ export function createWebhookActivities(deps: { db: Database; send: WebhookSende
         const byId = new Map(events.map((e) => [e.id, e]));
         const nowS = Math.floor(Date.now() / 1_000);
         const secrets = [endpoint.secret, ...(endpoint.previousSecret && endpoint.previousSecretExpiresAt && endpoint.previousSecretExpiresAt.getTime() > Date.now() ? [endpoint.previousSecret] : [])];
-        const statuses = await mapBounded(claimed, settings.concurrency, async (delivery) => {
+        const sent = await mapBounded(claimed, settings.concurrency, async (delivery): Promise<Sent> => {
           const event = byId.get(delivery.eventId)!;
           const body = webhookBody(event);
           const result = await deps.send(endpoint.url, body, {
@@ -157,8 +167,9 @@ export function createWebhookActivities(deps: { db: Database; send: WebhookSende
           });
           last = result;
           heartbeat();
-          return record(delivery, result);
+          return { delivery, result };
         });
+        const statuses = await recordAll(sent);
         delivered = statuses.filter((s) => s === 'DELIVERED').length;
         if (await updateHealth(input.endpointId, claimed.length, delivered, last)) return { endpoint: 'disabled' };
       }

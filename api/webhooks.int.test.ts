@@ -28,6 +28,9 @@ describe('merchant webhooks', () => {
   beforeAll(async () => {
     receiver = await startWebhookReceiver();
     writer = await token({ scope: 'payments:write payments:read' });
+    // The setup's readiness probes leave keep-alive sockets that the API closes after 5 s idle; a
+    // first request racing that close fails with "other side closed". Use them up on a probe.
+    await waitFor('the API answering', async () => (await fetch(`${api()}/healthz`)).ok, 10_000, 50);
   });
   afterAll(() => receiver.close());
 
