@@ -18,6 +18,8 @@ import { paymentsRouter } from './payments.routes';
 import { refundsRouter } from './refunds.routes';
 import { moneyOutRouter } from './money-out.routes';
 import type { Database } from '../db/client';
+import { webhooksRouter } from './webhooks.routes';
+import type { createWebhooksService } from './webhooks.service';
 import type { createRefundsService } from './refunds.service';
 import type { createPaymentsService } from './payments.service';
 import { errorMiddleware, Problem } from './problem';
@@ -29,6 +31,8 @@ export type AppDeps = {
   payments: ReturnType<typeof createPaymentsService>;
   refunds: ReturnType<typeof createRefundsService>;
   balances: BalanceStore;
+  /** Merchant webhook endpoints; absent: the routes are not mounted. */
+  webhooks?: ReturnType<typeof createWebhooksService>;
   checks: Record<string, Check>;
   limits: RateLimits;
   bodyLimitBytes: number;
@@ -56,7 +60,7 @@ export function createApp(deps: AppDeps): express.Express {
     app.use(
       cors({
         origin: [...deps.corsOrigins],
-        methods: ['GET', 'POST'],
+        methods: ['GET', 'POST', 'DELETE'],
         allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'traceparent'],
         exposedHeaders: ['Location', 'Idempotent-Replayed', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset'],
         maxAge: 600,
@@ -93,6 +97,8 @@ export function createApp(deps: AppDeps): express.Express {
   if (deps.moneyOut) app.use(moneyOutRouter({ auth: deps.auth, db: deps.moneyOut.db, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
   app.use(paymentsRouter({ auth: deps.auth, service: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes, afterResponse: deps.afterResponse }));
   app.use(refundsRouter({ auth: deps.auth, refunds: deps.refunds, payments: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
+
+  if (deps.webhooks) app.use(webhooksRouter({ auth: deps.auth, webhooks: deps.webhooks, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
 
   app.use((req, _res, next) => next(new Problem(404, 'not-found', 'Not found', `No route for ${req.method} ${req.path.slice(0, 200)}.`)));
   app.use(errorMiddleware(deps.log));

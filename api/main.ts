@@ -1,7 +1,7 @@
 /** The API process: wires the real dependencies into the Express app and listens. */
 import { Redis } from 'ioredis';
 import { collectDefaultMetrics } from 'prom-client';
-import { loadConfigOrExit } from '../config/config';
+import { loadConfigOrExit, webhookUrlPolicyOf } from '../config/config';
 import { createDb } from '../db/client';
 import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
@@ -16,6 +16,8 @@ import { createApp } from './app';
 import { createAuthenticator } from './auth';
 import { createPaymentsService } from './payments.service';
 import { createRefundsService } from './refunds.service';
+import { createWebhooksService } from './webhooks.service';
+import { createWebhookWaker, webhookEndpointSettingsFromConfig } from '../temporal/webhook-relay';
 import { createRateLimits } from './rate-limit';
 import { clientErrorResponse } from './problem';
 
@@ -62,10 +64,14 @@ async function main(): Promise<void> {
     log,
   });
 
+  const waker = createWebhookWaker({ client, taskQueue: config.TEMPORAL_TASK_QUEUE, settings: webhookEndpointSettingsFromConfig(config) });
+  const webhooks = createWebhooksService({ db, urlPolicy: webhookUrlPolicyOf(config), secretGraceS: config.WEBHOOK_SECRET_GRACE_S, wake: (id) => waker.wake(id), log });
+
   const app = createApp({
     auth: createAuthenticator(config),
     payments,
     refunds,
+    webhooks,
     balances: createBalanceStore({ redis, db, keyPrefix: config.BALANCE_REDIS_PREFIX }),
     limits: createRateLimits({ redis: rateLimitRedis, settings: config, log }),
     bodyLimitBytes: config.API_BODY_LIMIT_BYTES,

@@ -5,6 +5,7 @@
 import { MISMATCH_KINDS, PAYOUT_STATUSES } from '../domain/money-out';
 import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES } from '../domain/payment-status';
 import { READ_VIEWS } from './ownership';
+import { webhookPaths, webhookSchemas } from './openapi.webhooks';
 import { PAYMENT_TOKEN_PATTERN } from './payment.validation';
 
 const problem = { $ref: '#/components/schemas/Problem' };
@@ -289,6 +290,7 @@ export const openApiDocument = {
         },
       },
     },
+    ...webhookPaths,
     '/healthz': { get: { operationId: 'health', security: [], summary: 'Liveness', responses: { '200': { description: 'The process is alive.' } } } },
     '/readyz': {
       get: {
@@ -309,6 +311,7 @@ export const openApiDocument = {
       'RateLimit-Reset': { schema: { type: 'integer', minimum: 1 }, description: 'Seconds until the window ends and the budget is full again.' },
     },
     schemas: {
+      ...webhookSchemas,
       Money: {
         type: 'object',
         additionalProperties: false,

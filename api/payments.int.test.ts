@@ -318,7 +318,30 @@ describe('POST /api/v1/payments and GET /api/v1/payments/{id}', () => {
     expect(res.headers.get('content-type')).toMatch(/problem\+json/);
     const doc = (await (await fetch(`${api()}/openapi.json`)).json()) as Json;
     expect(doc.openapi).toBe('3.1.0');
-    expect(Object.keys(doc.paths).sort()).toEqual(['/api/v1/ops/ledger/adjustments', '/api/v1/ops/reconciliation/mismatches', '/api/v1/payments', '/api/v1/payments/{paymentId}', '/api/v1/payments/{paymentId}/cancel', '/api/v1/payments/{paymentId}/refunds', '/api/v1/payouts/{payoutId}', '/api/v1/refunds/{refundId}', '/api/v1/sellers/me/balance', '/api/v1/sellers/me/payouts', '/api/v1/sellers/{sellerId}/balance', '/api/v1/sellers/{sellerId}/payouts', '/healthz', '/metrics', '/openapi.json', '/readyz']);
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api/v1/ops/ledger/adjustments',
+      '/api/v1/ops/reconciliation/mismatches',
+      '/api/v1/payments',
+      '/api/v1/payments/{paymentId}',
+      '/api/v1/payments/{paymentId}/cancel',
+      '/api/v1/payments/{paymentId}/refunds',
+      '/api/v1/payouts/{payoutId}',
+      '/api/v1/refunds/{refundId}',
+      '/api/v1/sellers/me/balance',
+      '/api/v1/sellers/me/payouts',
+      '/api/v1/sellers/{sellerId}/balance',
+      '/api/v1/sellers/{sellerId}/payouts',
+      '/api/v1/webhook-endpoints',
+      '/api/v1/webhook-endpoints/{endpointId}',
+      '/api/v1/webhook-endpoints/{endpointId}/deliveries',
+      '/api/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}',
+      '/api/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/resend',
+      '/api/v1/webhook-endpoints/{endpointId}/rotate-secret',
+      '/healthz',
+      '/metrics',
+      '/openapi.json',
+      '/readyz',
+    ]);
   });
 
   test('/readyz checks Temporal, Postgres, Kafka and Redis', async () => {

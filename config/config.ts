@@ -159,6 +159,31 @@ export const configSchema = z.object({
   AGGREGATOR_HEAL_INTERVAL_MS: int(100, 600_000).default(2_000),
   BALANCE_REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/).default('payorch:bal:'),
 
+  /**
+   * Merchant webhooks (docs/runbook-webhooks.md). The URL policy: `production` accepts only https
+   * URLs whose addresses are public; `development` also accepts http on loopback. Unset: production
+   * when NODE_ENV=production, else development (and production refuses development).
+   */
+  WEBHOOKS_ENABLED: bool.default(true),
+  WEBHOOK_URL_POLICY: z.enum(['production', 'development']).optional(),
+  WEBHOOK_TIMEOUT_MS: int(100, 30_000).default(5_000),
+  WEBHOOK_BACKOFF_BASE_MS: int(10, 3_600_000).default(5_000),
+  WEBHOOK_BACKOFF_CAP_MS: int(10, 86_400_000).default(3_600_000),
+  /** A delivery is retried this long after its creation, then FAILED (resendable by hand). */
+  WEBHOOK_RETRY_WINDOW_S: int(1, 30 * 86_400).default(3 * 86_400),
+  /** An endpoint whose every attempt failed for this long is DISABLED with a reason. */
+  WEBHOOK_DISABLE_AFTER_S: int(1, 30 * 86_400).default(3 * 86_400),
+  /** After a rotation the previous secret also signs for this long. */
+  WEBHOOK_SECRET_GRACE_S: int(0, 30 * 86_400).default(86_400),
+  /** Deliveries one activity sends to one endpoint, and how many at once. */
+  WEBHOOK_BATCH_MAX: int(1, 500).default(50),
+  WEBHOOK_CONCURRENCY_PER_ENDPOINT: int(1, 64).default(8),
+  /** The relay: how often it fans new events out to endpoints, and how many events per sweep. */
+  WEBHOOK_RELAY_INTERVAL_MS: int(20, 60_000).default(500),
+  WEBHOOK_RELAY_BATCH_MAX: int(1, 10_000).default(500),
+  /** Endpoints with deliveries overdue this long get their workflow started again (it died or was terminated). */
+  WEBHOOK_SWEEP_MIN_AGE_MS: int(0, 3_600_000).default(60_000),
+
   OTEL_TRACES_ENABLED: bool.default(false),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
 
@@ -201,6 +226,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   if (config.NODE_ENV === 'production' && config.FAULT_INJECT !== 'none') {
     // The crash hooks exist for the durability test only; a production process must never carry them.
     throw new ConfigError('invalid configuration:\n  FAULT_INJECT: must be none when NODE_ENV=production');
+  }
+  if (config.NODE_ENV === 'production' && config.WEBHOOK_URL_POLICY === 'development') {
+    throw new ConfigError('invalid configuration:\n  WEBHOOK_URL_POLICY: must be production when NODE_ENV=production');
   }
   if (config.IDEMPOTENCY_KEY_RETENTION_S * 1_000 <= config.IDEMPOTENCY_LEASE_MS) {
     throw new ConfigError('invalid configuration:\n  IDEMPOTENCY_KEY_RETENTION_S: must be longer than IDEMPOTENCY_LEASE_MS');
@@ -247,3 +275,7 @@ export function loadConfigOrExit(): Config {
     throw err;
   }
 }
+
+/** The webhook URL policy in force: explicit, else derived from NODE_ENV. */
+export const webhookUrlPolicyOf = (config: Pick<Config, 'NODE_ENV' | 'WEBHOOK_URL_POLICY'>): 'production' | 'development' =>
+  config.WEBHOOK_URL_POLICY ?? (config.NODE_ENV === 'production' ? 'production' : 'development');

@@ -5,20 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Executor } from './ledger-facts';
+import type { MerchantEventType } from '../domain/merchant-event-types';
 import { merchantEvents } from './schema';
 
 /** Every event type, defined once (webhook subscriptions validate against it). */
-export const MERCHANT_EVENT_TYPES = [
-  'payment_order.captured',
-  'payment_order.capture_failed',
-  'payment_order.voided',
-  'refund.succeeded',
-  'refund.failed',
-  'payout.paid',
-  'payout.failed',
-  'payout.returned',
-] as const;
-export type MerchantEventType = (typeof MERCHANT_EVENT_TYPES)[number];
+export { MERCHANT_EVENT_TYPES, type MerchantEventType } from '../domain/merchant-event-types';
 
 export type MerchantEvent = { type: MerchantEventType; sellerId: string; subjectId: string; data: Record<string, unknown> };
 

@@ -8,6 +8,8 @@ import { sql } from 'drizzle-orm';
 import { PAYMENT_ORDER_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES } from '../domain/payment-status';
 import { ENTRY_TYPES, SUBJECT_ENTRY_TYPES } from '../ledger/journal';
 import { MISMATCH_KINDS, PAYOUT_STATUSES } from '../domain/money-out';
+import { MERCHANT_EVENT_TYPES } from '../domain/merchant-event-types';
+import { WEBHOOK_ATTEMPT_OUTCOMES, WEBHOOK_DELIVERY_STATUSES, WEBHOOK_ENDPOINT_STATUSES } from '../domain/webhooks';
 
 /** `col in ('A','B',...)` from one of the closed lists (the lists are ours, never user input). */
 const oneOf = (list: readonly string[]) => sql.raw(`(${list.map((v) => `'${v.replace(/'/g, "''")}'`).join(',')})`);
@@ -26,6 +28,7 @@ import {
   text,
   timestamp,
   unique,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 
@@ -493,4 +496,88 @@ export const payouts = pgTable(
     check('payouts_status_known', sql`${t.status} in ${oneOf(PAYOUT_STATUSES)}`),
     index('payouts_seller_idx').on(t.sellerId, t.createdAt),
   ],
+);
+
+/**
+ * Merchant webhook endpoints. The secret signs deliveries (HMAC), so it is kept as is, not hashed;
+ * after a rotation the previous secret also signs until `previousSecretExpiresAt`.
+ * `failingSince` is the first failed attempt after the last success: an endpoint failing longer
+ * than the configured window is DISABLED with a reason.
+ */
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: uuid('id').primaryKey(),
+    sellerId: text('seller_id').notNull(),
+    url: text('url').notNull(),
+    events: text('events').array().notNull(),
+    secret: text('secret').notNull(),
+    previousSecret: text('previous_secret'),
+    previousSecretExpiresAt: timestamp('previous_secret_expires_at', { withTimezone: true, mode: 'date' }),
+    status: text('status').notNull(),
+    disabledReason: text('disabled_reason'),
+    failingSince: timestamp('failing_since', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    unique('webhook_endpoints_seller_url_unique').on(t.sellerId, t.url),
+    check('webhook_endpoints_status_known', sql`${t.status} in ${oneOf(WEBHOOK_ENDPOINT_STATUSES)}`),
+    check('webhook_endpoints_events_known', sql`${t.events} <@ ${sql.raw(`array[${MERCHANT_EVENT_TYPES.map((v) => `'${v}'`).join(',')}]::text[]`)} and cardinality(${t.events}) > 0`),
+  ],
+);
+
+/**
+ * One event to one endpoint. A resend is a new delivery of the same event (`resendOf`), so the
+ * log keeps every try and the receiver dedupes by the event id. The relay's fan-out inserts at
+ * most one original delivery per (endpoint, event).
+ */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: uuid('id').primaryKey(),
+    endpointId: uuid('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    eventId: text('event_id')
+      .notNull()
+      .references(() => merchantEvents.id),
+    resendOf: uuid('resend_of'),
+    status: text('status').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    lastLatencyMs: integer('last_latency_ms'),
+    lastResponse: text('last_response'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true, mode: 'date' }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('webhook_deliveries_status_known', sql`${t.status} in ${oneOf(WEBHOOK_DELIVERY_STATUSES)}`),
+    check('webhook_deliveries_attempts_nonnegative', sql`${t.attempts} >= 0`),
+    index('webhook_deliveries_due_idx').on(t.endpointId, t.nextAttemptAt).where(sql`${t.status} = 'PENDING'`),
+    index('webhook_deliveries_pending_created_idx').on(t.createdAt).where(sql`${t.status} = 'PENDING'`),
+    index('webhook_deliveries_endpoint_created_idx').on(t.endpointId, t.createdAt),
+    uniqueIndex('webhook_deliveries_original_unique').on(t.endpointId, t.eventId).where(sql`${t.resendOf} is null`),
+  ],
+);
+
+/** Every attempt of a delivery: status code, latency and the start of the answer (truncated). */
+export const webhookDeliveryAttempts = pgTable(
+  'webhook_delivery_attempts',
+  {
+    deliveryId: uuid('delivery_id')
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    outcome: text('outcome').notNull(),
+    statusCode: integer('status_code'),
+    latencyMs: integer('latency_ms').notNull(),
+    response: text('response'),
+    error: text('error'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.deliveryId, t.attempt] }), check('webhook_delivery_attempts_outcome_known', sql`${t.outcome} in ${oneOf(WEBHOOK_ATTEMPT_OUTCOMES)}`)],
 );

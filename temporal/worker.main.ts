@@ -12,6 +12,7 @@ import { createLogger } from '../observability/logger';
 import { probeRouter } from '../observability/readiness';
 import { registerLedgerGauges } from '../observability/ledger-gauges';
 import { registerPaymentGauges } from '../observability/payment-gauges';
+import { registerWebhookGauges } from '../observability/webhook-metrics';
 import { startTracing } from '../observability/tracing';
 import { ensureSchedules } from './schedules';
 import { ensureAllPayoutSchedules } from './payout-schedules';
@@ -30,6 +31,7 @@ async function main(): Promise<void> {
   registerLedgerGauges(probeDb.db);
   registerPaymentGauges(probeDb.db);
   registerReconciliationGauges(probeDb.db);
+  registerWebhookGauges(probeDb.db);
   const app = express();
   app.use(
     probeRouter({

@@ -29,6 +29,10 @@ import { connectTemporalClient } from './client';
 import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
 import { createPaymentOrderStarter } from './payment-order-starter';
+import { createWebhookActivities } from '../activities/webhook.activities';
+import { createWebhookSender } from '../webhooks/http-sender';
+import { webhookUrlPolicyOf } from '../config/config';
+import { createWebhookRelay, createWebhookWaker, webhookEndpointSettingsFromConfig } from './webhook-relay';
 
 export type WorkerRuntime = {
   worker: Worker;
@@ -130,6 +134,18 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createIdempotencyActivities({ db: dbHandle.db }),
     ...moneyOutActivities(config, client, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId)),
+    ...createWebhookActivities({
+      db: dbHandle.db,
+      send: createWebhookSender({ policy: webhookUrlPolicyOf(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS, responseMaxBytes: 1_024 }),
+      settings: {
+        concurrency: config.WEBHOOK_CONCURRENCY_PER_ENDPOINT,
+        backoff: { baseMs: config.WEBHOOK_BACKOFF_BASE_MS, capMs: config.WEBHOOK_BACKOFF_CAP_MS },
+        retryWindowMs: config.WEBHOOK_RETRY_WINDOW_S * 1_000,
+        disableAfterMs: config.WEBHOOK_DISABLE_AFTER_S * 1_000,
+        // Longer than a whole round (sends run `concurrency` at a time, each bounded by the timeout), so a retried round does not resend what a slow one still sends.
+        claimLeaseMs: config.WEBHOOK_TIMEOUT_MS * Math.ceil(config.WEBHOOK_BATCH_MAX / config.WEBHOOK_CONCURRENCY_PER_ENDPOINT) + 10_000,
+      },
+    }),
   };
 
   const worker = await Worker.create({
@@ -156,6 +172,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
   });
 
   const starter = createPaymentOrderStarter({ client, db: dbHandle.db, settings: starterSettingsFromConfig(config), log });
+  const webhookRelay = createWebhookRelay({ db: dbHandle.db, waker: createWebhookWaker({ client, taskQueue: config.TEMPORAL_TASK_QUEUE, settings: webhookEndpointSettingsFromConfig(config) }), log });
 
   return {
     worker,
@@ -168,9 +185,14 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
       const stopSweeper = noRelays
         ? () => Promise.resolve()
         : runLedgerSweeper({ db: dbHandle.db, wake: (streamId) => ledgerSignal.wakeLedger(streamId), log }, { intervalMs: config.LEDGER_SWEEP_INTERVAL_MS, minAgeMs: config.LEDGER_SWEEP_MIN_AGE_MS, limit: 500 });
+      const stopWebhookRelay =
+        noRelays || !config.WEBHOOKS_ENABLED
+          ? () => Promise.resolve()
+          : webhookRelay.run({ intervalMs: config.WEBHOOK_RELAY_INTERVAL_MS, batchMax: config.WEBHOOK_RELAY_BATCH_MAX, sweepMinAgeMs: config.WEBHOOK_SWEEP_MIN_AGE_MS, sweepEveryTicks: 10 });
       try {
         await worker.run();
       } finally {
+        await stopWebhookRelay();
         await stopSweeper();
         await stopRelay();
         await producer.disconnect();

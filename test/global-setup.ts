@@ -72,6 +72,12 @@ export default async function globalSetup(): Promise<void> {
     PAYOUT_RETURN_POLL_S: '1',
     PAYOUT_RETURN_WATCH_S: '10',
     PAYOUT_MIN_MINOR: '1',
+    // Webhooks: short backoffs so retries happen within a test; the relay fans out every 100 ms.
+    WEBHOOK_BACKOFF_BASE_MS: '50',
+    WEBHOOK_BACKOFF_CAP_MS: '200',
+    WEBHOOK_RELAY_INTERVAL_MS: '100',
+    WEBHOOK_SWEEP_MIN_AGE_MS: '2000',
+    WEBHOOK_TIMEOUT_MS: '2000',
   };
   delete env.PSP_STATE_FILE;
 

@@ -6,3 +6,4 @@ export { idempotencyKeysPurgeWorkflow } from './idempotency-keys-purge.workflow'
 export { refundWorkflow } from './refund.workflow';
 export { settlementWorkflow } from './settlement.workflow';
 export { payoutWorkflow } from './payout.workflow';
+export { webhookEndpointWorkflow } from './webhook-endpoint.workflow';
