@@ -10,13 +10,20 @@
  * Nothing else is changed or added, except PATH and HOME (a container has them) and
  * PAYORCH_ENV_FILE=/dev/null (a container has no .data/stack.env to fill gaps from).
  *
+ * The processes run in the image's filesystem, built as the Dockerfile builds it (prepareImageRoot):
+ * `npm run build` here, then dist/ copied next to package.json and the production-only
+ * dependencies of the lockfile (`npm install --omit=dev`, what `npm prune --omit=dev` leaves), in
+ * .data/image/<lockfile hash>/ - so a runtime import of a dev dependency (tsx, typescript, yaml)
+ * fails the boot as it would fail the container.
+ *
  * A service must answer /readyz with 200 within the time limit, then every other probe path the
  * manifests point at it; a job must exit 0. The process is then stopped (SIGTERM). Each started
  * service joins the stack's deployment as one more replica would (same database, topic, task queue
  * and consumer group), which the system is built to allow.
  */
-import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { BootResult, Image, Report, ServiceRun } from './validate-deploy';
@@ -42,6 +49,37 @@ async function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+const dataDirOf = (repo: string): string => process.env.PAYORCH_DATA_DIR ?? path.join(repo, '.data');
+
+/** Builds (or, with build=false, reuses) the image's filesystem; returns its directory (the image's WORKDIR). */
+export function prepareImageRoot(repo: string, options: { build: boolean; log: (line: string) => void }): string {
+  const hash = createHash('sha256').update(readFileSync(path.join(repo, 'package.json'))).update(readFileSync(path.join(repo, 'package-lock.json'))).digest('hex').slice(0, 16);
+  const dir = path.join(dataDirOf(repo), 'image', hash);
+  if (!options.build) {
+    if (!existsSync(path.join(dir, 'dist'))) throw new Error(`--no-build: no image filesystem at ${dir} yet (run once without --no-build)`);
+    return dir;
+  }
+  const t0 = Date.now();
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'], timeout: 900_000 });
+  options.log(`image: npm run build (${Math.round((Date.now() - t0) / 1000)}s)`);
+  if (!existsSync(path.join(dir, 'node_modules', '.package-lock.json'))) {
+    const t1 = Date.now();
+    mkdirSync(dir, { recursive: true });
+    for (const file of ['package.json', 'package-lock.json']) copyFileSync(path.join(repo, file), path.join(dir, file));
+    execFileSync('npm', ['install', '--omit=dev', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--prefer-offline'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 900_000 });
+    options.log(`image: production dependencies installed in ${dir} (${Math.round((Date.now() - t1) / 1000)}s)`);
+  }
+  rmSync(path.join(dir, 'dist'), { recursive: true, force: true });
+  cpSync(path.join(repo, 'dist'), path.join(dir, 'dist'), { recursive: true });
+  return dir;
+}
+
+/** The package.json devDependencies present at the top of the image's node_modules (tsx, typescript, ... must not be). */
+export function devDependenciesIn(imageRoot: string): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(imageRoot, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
+  return Object.keys(pkg.devDependencies ?? {}).filter((name) => existsSync(path.join(imageRoot, 'node_modules', name, 'package.json')));
 }
 
 /** The environment a run gets here: the deployment's, with its addresses remapped (see the header). */
@@ -118,8 +156,8 @@ async function bootOne(run: ServiceRun, probePaths: string[], options: { root: s
 }
 
 /** Boots every run of the report (or those whose `where` matches `only`), one after the other. */
-export async function bootAll(report: Report, options: { root: string; image: Image; probePortVariable: Record<string, string>; only?: RegExp; log: (line: string) => void; timeoutMs?: number }): Promise<void> {
-  const dataDir = process.env.PAYORCH_DATA_DIR ?? path.join(options.root, '.data');
+export async function bootAll(report: Report, options: { repo: string; root: string; image: Image; probePortVariable: Record<string, string>; only?: RegExp; log: (line: string) => void; timeoutMs?: number }): Promise<void> {
+  const dataDir = dataDirOf(options.repo);
   const envFile = path.join(dataDir, 'stack.env');
   let stack: Record<string, string>;
   try {

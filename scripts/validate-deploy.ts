@@ -13,10 +13,13 @@
  * Every service's whole environment is built as it would be at run time - the image's ENV, then
  * compose's `environment`, or the ConfigMaps of `envFrom`, then `env` (secretKeyRefs get
  * placeholders) - and given to the real `parseConfig`, so cross-field rules are checked too.
- * With --boot (the stack must be up) every service and one-shot job of compose and of each overlay
- * is then started for real, as the image runs it (ENTRYPOINT + command, WORKDIR = this checkout)
- * with exactly that environment, only its addresses remapped to the local stack (scripts/deploy-boot.ts):
- * a service must answer every probe path with 200, a job must exit 0.
+ * Commands must be compiled JavaScript (dist/...js) built from source the image keeps.
+ * With --boot (the stack must be up) the image's filesystem is built as the Dockerfile builds it
+ * (npm run build; dist/ next to production-only dependencies), and every service and one-shot job
+ * of compose and of each overlay is started for real, as the image runs it (ENTRYPOINT + command,
+ * WORKDIR = that directory) with exactly that environment, only its addresses remapped to the
+ * local stack (scripts/deploy-boot.ts): a service must answer every probe path with 200, a job
+ * must exit 0.
  *
  *   node --import tsx scripts/validate-deploy.ts [--root DIR] [--json] [--boot [--only REGEX] [--no-build]]
  */
@@ -28,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
 import { ConfigError, configSchema, parseConfig } from '../config/config';
 import { projectTopics } from '../kafka/topics';
-import { bootAll } from './deploy-boot';
+import { bootAll, devDependenciesIn, prepareImageRoot } from './deploy-boot';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -44,7 +47,7 @@ export type Probe = { where: string; entry: string; port: number; path: string }
 /** One service or job as the deployment runs it: its command (image ENTRYPOINT + args) and whole environment. */
 export type ServiceRun = { where: string; entry: string; command: string[]; env: Record<string, string>; oneShot: boolean };
 export type BootResult = { where: string; entry: string; outcome: string; ms: number };
-export type Report = { problems: string[]; probes: Probe[]; checked: string[]; runs: ServiceRun[]; boots: BootResult[] };
+export type Report = { problems: string[]; probes: Probe[]; checked: string[]; runs: ServiceRun[]; boots: BootResult[]; image?: { root: string; devDependenciesPresent: string[] } };
 
 /**
  * Values standing in for the Secret's keys (never committed). Addresses among them are remapped
@@ -129,10 +132,33 @@ function dockerIgnored(root: string): Set<string> {
   return new Set(readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim().replace(/\/$/, '')).filter((l) => l && !l.startsWith('#')));
 }
 
-function checkEntry(where: string, entry: string | undefined, ignored: Set<string>, problems: string[]): void {
-  if (!entry) problems.push(`${where}: no command (expected a TypeScript entry point such as api/main.ts)`);
-  else if (!existsSync(path.join(REPO, entry))) problems.push(`${where}: runs ${entry}, which does not exist`);
-  else if (ignored.has(entry.split('/')[0]!) || ignored.has(entry)) problems.push(`${where}: runs ${entry}, which .dockerignore keeps out of the image`);
+/** The TypeScript files tsconfig.build.json compiles into dist/ (its `include`: directories and files). */
+function buildIncludes(): string[] {
+  return (JSON.parse(readFileSync(path.join(REPO, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
+}
+
+/**
+ * A container's command must be compiled JavaScript built from a source file that exists, that
+ * the image's build context keeps and that tsconfig.build.json compiles. Returns the source path
+ * (api/main.ts for dist/api/main.js), which names the service in reports.
+ */
+function checkEntry(where: string, command: string | undefined, ignored: Set<string>, problems: string[]): string | undefined {
+  if (!command) {
+    problems.push(`${where}: no command (expected a compiled entry point such as dist/api/main.js)`);
+    return undefined;
+  }
+  const compiled = /^dist\/(.+)\.js$/.exec(command);
+  if (!compiled) {
+    problems.push(`${where}: runs ${command}; images run compiled JavaScript (dist/<source>.js, built by npm run build), never TypeScript source`);
+    return existsSync(path.join(REPO, command)) ? command : undefined;
+  }
+  const entry = `${compiled[1]}.ts`;
+  const includes = buildIncludes();
+  if (!existsSync(path.join(REPO, entry))) problems.push(`${where}: runs ${command}, built from ${entry}, which does not exist`);
+  else if (ignored.has(entry.split('/')[0]!) || ignored.has(entry)) problems.push(`${where}: runs ${command}, built from ${entry}, which .dockerignore keeps out of the image`);
+  else if (!includes.some((inc) => entry === inc || entry.startsWith(`${inc}/`))) problems.push(`${where}: runs ${command}, but tsconfig.build.json does not compile ${entry}`);
+  else return entry;
+  return undefined;
 }
 
 /** A health check URL or probe on a service of ours: its port must be the one the service listens on. */
@@ -197,8 +223,7 @@ export function validateCompose(root: string, report: Report): void {
     }
     if (!ours(service)) continue;
     const command = Array.isArray(service.command) ? service.command : service.command?.split(/\s+/);
-    const entry = command?.[0];
-    checkEntry(where, entry, ignored, report.problems);
+    const entry = checkEntry(where, command?.[0], ignored, report.problems);
     const envList = Array.isArray(service.environment) ? Object.fromEntries(service.environment.map((e) => e.split('=') as [string, string])) : (service.environment ?? {});
     const env = { ...image.env, ...Object.fromEntries(Object.entries(envList).map(([k, v]) => [k, interpolate(String(v ?? ''))])) };
     const parsed = checkEnvironment(where, env, report.problems);
@@ -306,8 +331,7 @@ export async function validateKubernetes(root: string, report: Report): Promise<
       for (const container of podSpec.containers ?? []) {
         if (!container.image?.split(':')[0]!.endsWith('payorch')) continue;
         const where = `k8s/overlays/${overlay} ${doc.kind} ${doc.metadata?.name}`;
-        const entry = container.args?.[0];
-        checkEntry(where, entry, ignored, report.problems);
+        const entry = checkEntry(where, container.args?.[0], ignored, report.problems);
         const env: Record<string, string> = { ...image.env };
         for (const from of container.envFrom ?? []) {
           if (from.configMapRef) {
@@ -369,10 +393,12 @@ async function main(): Promise<void> {
   validateCompose(root, report);
   await validateKubernetes(root, report);
   if (values.boot) {
-    // What the image build produces (the prebuilt workflow bundles), so the boots run what the image holds.
-    if (!values['no-build']) execFileSync(process.execPath, ['--import', 'tsx', path.join(REPO, 'scripts/bundle-workflows.ts'), path.join(REPO, 'dist/workflow-bundles')], { cwd: REPO, stdio: ['ignore', values.json ? 'ignore' : 'inherit', 'inherit'], timeout: 300_000 });
+    // The image's filesystem, built as the Dockerfile builds it: npm run build, then dist/ next to
+    // production-only dependencies (scripts/deploy-boot.ts). --no-build reuses the last one.
+    const imageRoot = prepareImageRoot(REPO, { build: !values['no-build'], log: values.json ? () => undefined : (line) => console.log(line) });
+    report.image = { root: imageRoot, devDependenciesPresent: devDependenciesIn(imageRoot) };
     const only = values.only === undefined ? undefined : new RegExp(values.only);
-    await bootAll(report, { root: REPO, image: dockerImage(root), probePortVariable: PROBE_PORT_VARIABLE, ...(only ? { only } : {}), log: values.json ? () => undefined : (line) => console.log(line) });
+    await bootAll(report, { repo: REPO, root: imageRoot, image: dockerImage(root), probePortVariable: PROBE_PORT_VARIABLE, ...(only ? { only } : {}), log: values.json ? () => undefined : (line) => console.log(line) });
   }
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));

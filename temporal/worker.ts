@@ -22,7 +22,7 @@ import { createPspActivities } from '../activities/psp.activities';
 import { createLedgerVerificationActivities } from '../activities/ledger-verification.activities';
 import { createRefundActivities } from '../activities/refund.activities';
 import { connectTemporalClient } from './client';
-import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
+import { assertBundleMatchesWorker, tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
 import { createPaymentOrderStarter } from './payment-order-starter';
 
@@ -118,6 +118,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createIdempotencyActivities({ db: dbHandle.db }),
   };
 
+  if (!overrides.workflowBundle && config.WORKFLOW_BUNDLE_DIR && !overrides.workflowsPath) assertBundleMatchesWorker(config.WORKFLOW_BUNDLE_DIR);
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

@@ -64,6 +64,10 @@ describe('deployment files', () => {
     const api = (where: string) => committed.runs.find((r) => r.where === where)!.env;
     expect([api('docker-compose.yml services.api').NODE_ENV, api('k8s/overlays/dev Deployment payorch-api').NODE_ENV, api('k8s/overlays/prod Deployment payorch-api').NODE_ENV]).toEqual(['development', 'development', 'production']);
     expect(api('k8s/overlays/prod Deployment payorch-worker').WORKFLOW_BUNDLE_DIR).toBe('/app/dist/workflow-bundles');
+    // Compiled JavaScript, run by node, from a tree holding production dependencies only.
+    for (const run of committed.runs) expect(run.command.join(' ')).toMatch(/^node --enable-source-maps dist\/[\w/.-]+\.js$/);
+    // (some dev dependencies are also production dependencies of others, e.g. @swc/core of @temporalio/worker)
+    for (const tool of ['tsx', 'typescript', 'jest', 'eslint', 'drizzle-kit']) expect(committed.image?.devDependenciesPresent).not.toContain(tool);
   });
 
   const mutations: Array<{ name: string; file: string; from: string | RegExp; to: string; expect: RegExp }> = [
@@ -76,12 +80,14 @@ describe('deployment files', () => {
     { name: 'a wrong type in a Strimzi resource', file: 'k8s/base/kafka.yaml', from: 'partitions: 12', to: 'partitions: twelve', expect: /KafkaTopic ledger-entries-recorded: .*partitions must be integer/ },
     { name: 'a topic whose partitions differ from kafka/topics.ts', file: 'k8s/base/kafka.yaml', from: 'partitions: 12', to: 'partitions: 6', expect: /KafkaTopic ledger_entries_recorded_topic has 6 partitions, kafka\/topics\.ts says 12/ },
     { name: 'a worker grace period shorter than its drain', file: 'k8s/base/worker.yaml', from: 'terminationGracePeriodSeconds: 60', to: 'terminationGracePeriodSeconds: 20', expect: /terminationGracePeriodSeconds 20 is not longer than WORKER_SHUTDOWN_GRACE_MS 30000/ },
-    { name: 'a command that does not exist', file: 'docker-compose.yml', from: 'command: ["aggregator/main.ts"]', to: 'command: ["aggregator/index.ts"]', expect: /services\.aggregator: runs aggregator\/index\.ts, which does not exist/ },
+    { name: 'a command that does not exist', file: 'docker-compose.yml', from: 'command: ["dist/aggregator/main.js"]', to: 'command: ["dist/aggregator/index.js"]', expect: /services\.aggregator: runs dist\/aggregator\/index\.js, built from aggregator\/index\.ts, which does not exist/ },
+    { name: 'a service run as TypeScript source (compose)', file: 'docker-compose.yml', from: 'command: ["dist/api/main.js"]', to: 'command: ["api/main.ts"]', expect: /services\.api: runs api\/main\.ts; images run compiled JavaScript/ },
+    { name: 'a job run as TypeScript source (k8s)', file: 'k8s/base/jobs.yaml', from: 'args: ["dist/db/migrate.js"]', to: 'args: ["db/migrate.ts"]', expect: /Job payorch-migrate: runs db\/migrate\.ts; images run compiled JavaScript/ },
     { name: 'a build target the Dockerfile lacks', file: 'docker-compose.yml', from: 'target: runtime', to: 'target: production', expect: /build target production is not a stage of the Dockerfile/ },
-    { name: 'an entry point the image leaves out', file: '.dockerignore', from: 'bench\n', to: 'bench\npsp\n', expect: /services\.psp: runs psp\/simulator\.main\.ts, which \.dockerignore keeps out of the image/ },
+    { name: 'an entry point the image leaves out', file: '.dockerignore', from: 'bench\n', to: 'bench\npsp\n', expect: /services\.psp: runs dist\/psp\/simulator\.main\.js, built from psp\/simulator\.main\.ts, which \.dockerignore keeps out of the image/ },
     { name: 'a cross-field rule: dev auth with NODE_ENV=production (the compose file before issue 18)', file: 'docker-compose.yml', from: '  NODE_ENV: development', to: '  NODE_ENV: production', expect: /docker-compose\.yml services\.api: parseConfig \(config\/config\.ts\) refuses the environment: AUTH_MODE: must be jwks when NODE_ENV=production/ },
     { name: 'a cross-field rule in an overlay: dev auth without NODE_ENV=development', file: 'k8s/overlays/dev/kustomization.yaml', from: '      - NODE_ENV=development\n', to: '', expect: /k8s\/overlays\/dev Deployment payorch-api: parseConfig \(config\/config\.ts\) refuses the environment: AUTH_MODE: must be jwks when NODE_ENV=production/ },
-    { name: 'a secret a service needs but does not get (AUTH_DEV_SECRET with AUTH_MODE=dev)', file: 'k8s/overlays/dev/kustomization.yaml', from: '  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: { name: payorch-worker }', to: '  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: { name: payorch-nothing }', expect: /k8s\/overlays\/dev Deployment payorch-worker: parseConfig \(config\/config\.ts\) refuses the environment: AUTH_DEV_SECRET: required when AUTH_MODE=dev/ },
+    { name: 'a secret a service needs but does not get (AUTH_DEV_SECRET with AUTH_MODE=dev)', file: 'k8s/overlays/dev/kustomization.yaml', from: /  - patch: \|-\n      apiVersion: apps\/v1\n      kind: Deployment\n      metadata: \{ name: payorch-worker \}\n(?: {6,}.*\n)+/, to: '', expect: /k8s\/overlays\/dev Deployment payorch-worker: parseConfig \(config\/config\.ts\) refuses the environment: AUTH_DEV_SECRET: required when AUTH_MODE=dev/ },
     { name: 'a committed Secret', file: 'k8s/base/kustomization.yaml', from: 'configMapGenerator:', to: 'secretGenerator:\n  - name: leaked\n    literals: [DATABASE_URL=postgres://u:p@h/d]\nconfigMapGenerator:', expect: /contains a Secret/ },
   ];
 
@@ -116,7 +122,7 @@ describe('deployment files', () => {
     }
   });
 
-  test('the worker runs the workflows prebundled as the Dockerfile builds them (WORKFLOW_BUNDLE_DIR)', async () => {
+  test('the worker runs the workflows prebundled as the build makes them (WORKFLOW_BUNDLE_DIR)', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'payorch-bundles-'));
     const config = testConfig();
     const taskQueue = uniqueId('bundled');
