@@ -21,7 +21,8 @@ import { paymentOrderWorkflowId, type PaymentOrderInput, type PaymentOrderView }
 import { seedAuthorizedPayment } from './fixtures';
 import { testConfig, uniqueId } from './support';
 
-jest.setTimeout(300_000);
+// beforeAll builds the image tree (npm run build, production dependencies) and boots 18 services and jobs: minutes on a loaded machine.
+jest.setTimeout(600_000);
 
 const validate = (root = ROOT, args: string[] = []): { status: number | null; report: Report; stderr: string } => {
   const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/validate-deploy.ts'), '--root', root, '--json', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 1_800_000 });
