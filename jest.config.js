@@ -12,6 +12,7 @@ module.exports = {
       transform,
       testMatch: ['<rootDir>/**/*.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '/.data/', '\\.int\\.test\\.ts$'],
+      modulePathIgnorePatterns: ['<rootDir>/.data/', '<rootDir>/dist/'],
     },
     {
       displayName: 'integration',
@@ -19,6 +20,7 @@ module.exports = {
       transform,
       testMatch: ['<rootDir>/**/*.int.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '/.data/'],
+      modulePathIgnorePatterns: ['<rootDir>/.data/', '<rootDir>/dist/'],
       globalSetup: '<rootDir>/test/global-setup.ts',
       setupFiles: ['<rootDir>/test/setup-runtime.ts'],
       setupFilesAfterEnv: ['<rootDir>/test/setup-timeout.ts'],

@@ -3,9 +3,9 @@ import { Redis } from 'ioredis';
 import { collectDefaultMetrics } from 'prom-client';
 import { loadConfigOrExit, webhookUrlPolicyOf } from '../config/config';
 import { createDb } from '../db/client';
-import { createKafka } from '../kafka/client';
 import { createLogger } from '../observability/logger';
 import { withPspTelemetry } from '../observability/metrics';
+import { httpReachable } from '../observability/reachability';
 import { startTracing } from '../observability/tracing';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { connectTemporalClient } from '../temporal/client';
@@ -27,7 +27,9 @@ async function main(): Promise<void> {
   collectDefaultMetrics();
   const tracing = startTracing({ serviceName: 'payorch-api', enabled: config.OTEL_TRACES_ENABLED, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, applicationName: 'payorch-api' });
-  const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
+  // Lazy: the API accepts checkouts without Temporal (the outbox relay starts the workflows), so
+  // it must also start without it; the first start of a workflow connects.
+  const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, lazy: true });
   const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 2_000 });
   redis.on('error', () => undefined); // readiness reports it; ioredis reconnects by itself
   redis.connect().catch(() => undefined);
@@ -36,7 +38,6 @@ async function main(): Promise<void> {
   const rateLimitRedis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, connectTimeout: 2_000, commandTimeout: config.RATE_LIMIT_REDIS_TIMEOUT_MS });
   rateLimitRedis.on('error', () => undefined);
   rateLimitRedis.connect().catch(() => undefined);
-  const kafkaAdmin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_CLIENT_ID}-api-probe` }).admin();
 
   const starter = createPaymentOrderStarter({ client, db, settings: starterSettingsFromConfig(config), log });
   // Fault injection for the durable-acceptance test only (FAULT_INJECT is 'none' by default, and
@@ -79,14 +80,14 @@ async function main(): Promise<void> {
     trustProxyHops: config.API_TRUST_PROXY,
     log,
     moneyOut: { db },
+    // Ready = can serve its own requests. A checkout needs Postgres and the PSP only: workflows
+    // start later through the outbox (Temporal down: the relay retries), the ledger reaches Kafka
+    // from the worker, balance reads fall back to Postgres and rate limits to their Redis-down
+    // policy. Taking the API out of the load balancer for a Kafka, Redis or Temporal outage would
+    // turn a degraded dependency into a checkout outage.
     checks: {
-      temporal: () => client.workflowService.getSystemInfo({}),
       postgres: () => pool.query('select 1'),
-      kafka: async () => {
-        await kafkaAdmin.connect();
-        await kafkaAdmin.describeCluster();
-      },
-      redis: () => redis.ping(),
+      psp: () => httpReachable(config.PSP_BASE_URL),
     },
     ...(config.FAULT_INJECT === 'crash-after-response' ? { afterResponse: crash } : {}),
   });
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
   const shutdown = () => {
     log.info('API shutting down');
     server.close(() => {
-      void Promise.allSettled([pool.end(), client.connection.close(), kafkaAdmin.disconnect(), redis.quit(), rateLimitRedis.quit(), tracing?.shutdown()]).then(() => process.exit(0));
+      void Promise.allSettled([pool.end(), client.connection.close(), redis.quit(), rateLimitRedis.quit(), tracing?.shutdown()]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

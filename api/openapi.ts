@@ -296,7 +296,7 @@ export const openApiDocument = {
       get: {
         operationId: 'ready',
         security: [],
-        summary: 'Readiness: Temporal, Postgres, Kafka and Redis answer',
+        summary: 'Readiness: Postgres and the PSP answer (all a checkout needs; Temporal, Kafka and Redis outages degrade, they do not stop checkouts)',
         responses: { '200': { description: 'Ready.' }, '503': { description: 'Not ready; the body names the failing dependencies.' } },
       },
     },

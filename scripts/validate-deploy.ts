@@ -8,10 +8,20 @@
  * Checks that every service of ours runs a file that exists, with environment variables the
  * configuration module knows and values it accepts; that health checks and probes point at the
  * port the service listens on; that manifests are schema-valid (kubeconform -strict); that Kafka
- * topics match kafka/topics.ts; that the worker's termination grace outlasts its drain. Prints
- * the probes it found (for the live check in test/deploy-manifests.int.test.ts) with --json.
+ * topics match kafka/topics.ts; that the worker's termination grace outlasts its drain.
  *
- *   node --import tsx scripts/validate-deploy.ts [--root DIR] [--json]
+ * Every service's whole environment is built as it would be at run time - the image's ENV, then
+ * compose's `environment`, or the ConfigMaps of `envFrom`, then `env` (secretKeyRefs get
+ * placeholders) - and given to the real `parseConfig`, so cross-field rules are checked too.
+ * Commands must be compiled JavaScript (dist/...js) built from source the image keeps.
+ * With --boot (the stack must be up) the image's filesystem is built as the Dockerfile builds it
+ * (npm run build; dist/ next to production-only dependencies), and every service and one-shot job
+ * of compose and of each overlay is started for real, as the image runs it (ENTRYPOINT + command,
+ * WORKDIR = that directory) with exactly that environment, only its addresses remapped to the
+ * local stack (scripts/deploy-boot.ts): a service must answer every probe path with 200, a job
+ * must exit 0.
+ *
+ *   node --import tsx scripts/validate-deploy.ts [--root DIR] [--json] [--boot [--only REGEX] [--no-build]]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,8 +29,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { parse, parseAllDocuments } from 'yaml';
-import { configSchema } from '../config/config';
+import { ConfigError, configSchema, parseConfig } from '../config/config';
 import { projectTopics } from '../kafka/topics';
+import { bootAll, devDependenciesIn, prepareImageRoot } from './deploy-boot';
 
 const REPO = path.resolve(__dirname, '..');
 
@@ -33,7 +44,20 @@ export const PROBE_PORT_VARIABLE: Record<string, keyof typeof configSchema.shape
 };
 
 export type Probe = { where: string; entry: string; port: number; path: string };
-export type Report = { problems: string[]; probes: Probe[]; checked: string[] };
+/** One service or job as the deployment runs it: its command (image ENTRYPOINT + args) and whole environment. */
+export type ServiceRun = { where: string; entry: string; command: string[]; env: Record<string, string>; oneShot: boolean };
+export type BootResult = { where: string; entry: string; outcome: string; ms: number };
+export type Report = { problems: string[]; probes: Probe[]; checked: string[]; runs: ServiceRun[]; boots: BootResult[]; image?: { root: string; devDependenciesPresent: string[] } };
+
+/**
+ * Values standing in for the Secret's keys (never committed). Addresses among them are remapped
+ * to the local stack by --boot anyway; a secretKeyRef to a key not listed here is a problem.
+ */
+export const SECRET_PLACEHOLDERS: Record<string, string> = {
+  DATABASE_URL: 'postgres://payorch:placeholder@postgres.placeholder:5432/payorch',
+  REDIS_URL: 'redis://redis.placeholder:6379',
+  AUTH_DEV_SECRET: 'placeholder-dev-signing-key-0123456789abcdef',
+};
 
 type Doc = { apiVersion?: string; kind?: string; metadata?: { name?: string }; spec?: Record<string, unknown>; data?: Record<string, string> } & Record<string, unknown>;
 type Container = {
@@ -59,15 +83,82 @@ function checkEnvironment(where: string, env: Record<string, string>, problems: 
   return parsed;
 }
 
+/**
+ * The whole environment through the real parseConfig (cross-field rules: dev auth in production,
+ * FAULT_INJECT in production, ...), after the per-variable schema check passed.
+ */
+function checkWholeConfig(where: string, env: Record<string, string>, problems: string[]): boolean {
+  try {
+    parseConfig(env);
+    return true;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    for (const line of err.message.split('\n').slice(1)) problems.push(`${where}: parseConfig (config/config.ts) refuses the environment: ${line.trim()}`);
+    return false;
+  }
+}
+
+/** The runtime stage of the Dockerfile: what every container of ours starts from. */
+export type Image = { workdir: string; env: Record<string, string>; entrypoint: string[]; cmd: string[] };
+
+export function dockerImage(root: string, target = 'runtime'): Image {
+  const lines = readFileSync(path.join(root, 'Dockerfile'), 'utf8').replace(/\\\n/g, ' ').split('\n');
+  const stages: string[][] = [];
+  const names: string[] = [];
+  for (const line of lines) {
+    const from = /^FROM\s+\S+(?:\s+AS\s+(\S+))?/i.exec(line);
+    if (from) {
+      stages.push([]);
+      names.push((from[1] ?? '').toLowerCase());
+    } else stages[stages.length - 1]?.push(line);
+  }
+  const index = names.lastIndexOf(target.toLowerCase());
+  const stage = stages[index >= 0 ? index : stages.length - 1] ?? [];
+  const image: Image = { workdir: '/', env: {}, entrypoint: [], cmd: [] };
+  for (const line of stage) {
+    const m = /^(ENV|WORKDIR|ENTRYPOINT|CMD)\s+(.*)$/i.exec(line.trim());
+    if (!m) continue;
+    const [, instruction, rest] = m as unknown as [string, string, string];
+    if (/^ENV$/i.test(instruction)) for (const pair of rest.matchAll(/(\w+)=("[^"]*"|\S*)/g)) image.env[pair[1]!] = pair[2]!.replace(/^"|"$/g, '');
+    else if (/^WORKDIR$/i.test(instruction)) image.workdir = path.posix.resolve(image.workdir, rest.trim());
+    else if (/^ENTRYPOINT$/i.test(instruction)) image.entrypoint = JSON.parse(rest) as string[];
+    else image.cmd = JSON.parse(rest) as string[];
+  }
+  return image;
+}
+
 /** The top-level entries .dockerignore keeps out of the image (it lists names, not patterns, here). */
 function dockerIgnored(root: string): Set<string> {
   return new Set(readFileSync(path.join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim().replace(/\/$/, '')).filter((l) => l && !l.startsWith('#')));
 }
 
-function checkEntry(where: string, entry: string | undefined, ignored: Set<string>, problems: string[]): void {
-  if (!entry) problems.push(`${where}: no command (expected a TypeScript entry point such as api/main.ts)`);
-  else if (!existsSync(path.join(REPO, entry))) problems.push(`${where}: runs ${entry}, which does not exist`);
-  else if (ignored.has(entry.split('/')[0]!) || ignored.has(entry)) problems.push(`${where}: runs ${entry}, which .dockerignore keeps out of the image`);
+/** The TypeScript files tsconfig.build.json compiles into dist/ (its `include`: directories and files). */
+function buildIncludes(): string[] {
+  return (JSON.parse(readFileSync(path.join(REPO, 'tsconfig.build.json'), 'utf8')) as { include: string[] }).include;
+}
+
+/**
+ * A container's command must be compiled JavaScript built from a source file that exists, that
+ * the image's build context keeps and that tsconfig.build.json compiles. Returns the source path
+ * (api/main.ts for dist/api/main.js), which names the service in reports.
+ */
+function checkEntry(where: string, command: string | undefined, ignored: Set<string>, problems: string[]): string | undefined {
+  if (!command) {
+    problems.push(`${where}: no command (expected a compiled entry point such as dist/api/main.js)`);
+    return undefined;
+  }
+  const compiled = /^dist\/(.+)\.js$/.exec(command);
+  if (!compiled) {
+    problems.push(`${where}: runs ${command}; images run compiled JavaScript (dist/<source>.js, built by npm run build), never TypeScript source`);
+    return existsSync(path.join(REPO, command)) ? command : undefined;
+  }
+  const entry = `${compiled[1]}.ts`;
+  const includes = buildIncludes();
+  if (!existsSync(path.join(REPO, entry))) problems.push(`${where}: runs ${command}, built from ${entry}, which does not exist`);
+  else if (ignored.has(entry.split('/')[0]!) || ignored.has(entry)) problems.push(`${where}: runs ${command}, built from ${entry}, which .dockerignore keeps out of the image`);
+  else if (!includes.some((inc) => entry === inc || entry.startsWith(`${inc}/`))) problems.push(`${where}: runs ${command}, but tsconfig.build.json does not compile ${entry}`);
+  else return entry;
+  return undefined;
 }
 
 /** A health check URL or probe on a service of ours: its port must be the one the service listens on. */
@@ -110,6 +201,8 @@ export function validateCompose(root: string, report: Report): void {
   const stages = dockerfileStages(root);
   const ignored = dockerIgnored(root);
   const ours = (s: ComposeService) => s.build !== undefined || s.image === 'payorch:local';
+  const built = Object.values(services).map((s) => s.build).find((b) => typeof b === 'object');
+  const image = dockerImage(root, built?.target ?? 'runtime');
   for (const [name, service] of Object.entries(services)) {
     const where = `docker-compose.yml services.${name}`;
     report.checked.push(where);
@@ -130,12 +223,12 @@ export function validateCompose(root: string, report: Report): void {
     }
     if (!ours(service)) continue;
     const command = Array.isArray(service.command) ? service.command : service.command?.split(/\s+/);
-    const entry = command?.[0];
-    checkEntry(where, entry, ignored, report.problems);
+    const entry = checkEntry(where, command?.[0], ignored, report.problems);
     const envList = Array.isArray(service.environment) ? Object.fromEntries(service.environment.map((e) => e.split('=') as [string, string])) : (service.environment ?? {});
-    const env = Object.fromEntries(Object.entries(envList).map(([k, v]) => [k, interpolate(String(v ?? ''))]));
+    const env = { ...image.env, ...Object.fromEntries(Object.entries(envList).map(([k, v]) => [k, interpolate(String(v ?? ''))])) };
     const parsed = checkEnvironment(where, env, report.problems);
     const oneShot = service.restart === 'no';
+    if (parsed.success && entry && checkWholeConfig(where, env, report.problems)) report.runs.push({ where, entry, command: [...image.entrypoint, ...(command ?? image.cmd)], env, oneShot });
     if (!oneShot && !service.healthcheck) report.problems.push(`${where}: a long-running service without a healthcheck`);
     const test = Array.isArray(service.healthcheck?.test) ? service.healthcheck.test.join(' ') : (service.healthcheck?.test ?? '');
     for (const m of test.matchAll(/http:\/\/(?:127\.0\.0\.1|localhost):(\d+)(\/[\w/-]*)/g)) {
@@ -217,6 +310,7 @@ async function validateStrimzi(docs: Doc[], overlay: string, problems: string[])
 export async function validateKubernetes(root: string, report: Report): Promise<void> {
   const tools = deployTools();
   const ignored = dockerIgnored(root);
+  const image = dockerImage(root);
   for (const overlay of ['dev', 'prod']) {
     let docs: Doc[];
     try {
@@ -243,9 +337,8 @@ export async function validateKubernetes(root: string, report: Report): Promise<
       for (const container of podSpec.containers ?? []) {
         if (!container.image?.split(':')[0]!.endsWith('payorch')) continue;
         const where = `k8s/overlays/${overlay} ${doc.kind} ${doc.metadata?.name}`;
-        const entry = container.args?.[0];
-        checkEntry(where, entry, ignored, report.problems);
-        const env: Record<string, string> = {};
+        const entry = checkEntry(where, container.args?.[0], ignored, report.problems);
+        const env: Record<string, string> = { ...image.env };
         for (const from of container.envFrom ?? []) {
           if (from.configMapRef) {
             const data = configMaps.get(from.configMapRef.name);
@@ -256,9 +349,16 @@ export async function validateKubernetes(root: string, report: Report): Promise<
         for (const e of container.env ?? []) {
           if (e.value !== undefined) env[e.name] = e.value;
           else if (!CONFIG_KEYS.has(e.name)) report.problems.push(`${where}: environment variable ${e.name} is unknown to config/config.ts`);
+          else {
+            const key = (e.valueFrom as { secretKeyRef?: { key: string } } | undefined)?.secretKeyRef?.key;
+            const placeholder = key === undefined ? undefined : SECRET_PLACEHOLDERS[key];
+            if (placeholder === undefined) report.problems.push(`${where}: ${e.name} comes from ${key === undefined ? 'a source' : `secret key ${key}`} the validator has no placeholder for (SECRET_PLACEHOLDERS)`);
+            else env[e.name] = placeholder;
+          }
         }
         const parsed = checkEnvironment(where, env, report.problems);
         if (!parsed.success || !entry) continue;
+        if (checkWholeConfig(where, env, report.problems)) report.runs.push({ where, entry, command: [...image.entrypoint, ...(container.args ?? image.cmd)], env, oneShot: doc.kind === 'Job' });
         const ports = new Map((container.ports ?? []).map((p) => [p.name, p.containerPort]));
         for (const [kind, probe] of [['readinessProbe', container.readinessProbe], ['livenessProbe', container.livenessProbe], ['startupProbe', container.startupProbe]] as const) {
           if (!probe?.httpGet) {
@@ -293,15 +393,23 @@ export async function validateKubernetes(root: string, report: Report): Promise<
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { root: { type: 'string', default: REPO }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { root: { type: 'string', default: REPO }, json: { type: 'boolean', default: false }, boot: { type: 'boolean', default: false }, only: { type: 'string' }, 'no-build': { type: 'boolean', default: false } } });
   const root = path.resolve(values.root);
-  const report: Report = { problems: [], probes: [], checked: [] };
+  const report: Report = { problems: [], probes: [], checked: [], runs: [], boots: [] };
   validateCompose(root, report);
   await validateKubernetes(root, report);
+  if (values.boot) {
+    // The image's filesystem, built as the Dockerfile builds it: npm run build, then dist/ next to
+    // production-only dependencies (scripts/deploy-boot.ts). --no-build reuses the last one.
+    const imageRoot = prepareImageRoot(REPO, { build: !values['no-build'], log: values.json ? () => undefined : (line) => console.log(line) });
+    report.image = { root: imageRoot, devDependenciesPresent: devDependenciesIn(imageRoot) };
+    const only = values.only === undefined ? undefined : new RegExp(values.only);
+    await bootAll(report, { repo: REPO, root: imageRoot, image: dockerImage(root), probePortVariable: PROBE_PORT_VARIABLE, ...(only ? { only } : {}), log: values.json ? () => undefined : (line) => console.log(line) });
+  }
   if (values.json) {
     console.log(JSON.stringify(report, null, 2));
   } else {
-    console.log(`validate-deploy: checked ${report.checked.length} services and manifests, ${report.probes.length} probes`);
+    console.log(`validate-deploy: checked ${report.checked.length} services and manifests, ${report.probes.length} probes, ${report.runs.length} environments through parseConfig, ${report.boots.length} booted`);
     for (const p of report.problems) console.log(`  problem: ${p}`);
     console.log(report.problems.length === 0 ? 'validate-deploy: ok' : `validate-deploy: ${report.problems.length} problems`);
   }

@@ -6,7 +6,8 @@ import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors
  * The client propagates the active trace into workflows it starts or signals (a no-op while no
  * tracer provider is registered).
  */
-export async function connectTemporalClient(options: { address: string; namespace: string }): Promise<Client> {
-  const connection = await Connection.connect({ address: options.address, connectTimeout: '5s' });
+export async function connectTemporalClient(options: { address: string; namespace: string; lazy?: boolean }): Promise<Client> {
+  // lazy: no connection until the first call (a process that must start while Temporal is down).
+  const connection = options.lazy ? Connection.lazy({ address: options.address, connectTimeout: '5s' }) : await Connection.connect({ address: options.address, connectTimeout: '5s' });
   return new Client({ connection, namespace: options.namespace, interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } });
 }

@@ -26,7 +26,7 @@ import { createPayoutActivities } from '../activities/payout.activities';
 import { createMoneyOutClient } from '../psp/money-out.client';
 import { ensurePayoutSchedule } from './payout-schedules';
 import { connectTemporalClient } from './client';
-import { tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
+import { assertBundleMatchesWorker, tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
 import { createPaymentOrderStarter } from './payment-order-starter';
 import { createWebhookActivities } from '../activities/webhook.activities';
@@ -148,6 +148,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     }),
   };
 
+  if (!overrides.workflowBundle && config.WORKFLOW_BUNDLE_DIR && !overrides.workflowsPath) assertBundleMatchesWorker(config.WORKFLOW_BUNDLE_DIR);
   const worker = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,

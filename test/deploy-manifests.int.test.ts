@@ -1,8 +1,12 @@
 /**
- * docker-compose.yml and k8s/ validated offline (issue 7), by scripts/validate-deploy.ts: no
- * container engine or cluster exists here. The script must pass on the committed files and must
- * catch each kind of mistake it claims to (a mutated copy each time). Then every health-check and
- * probe path it found is requested from the real service process it targets.
+ * docker-compose.yml and k8s/ validated by scripts/validate-deploy.ts (issues 7 and 18): no
+ * container engine or cluster exists here. On the committed files it runs with --boot: every
+ * service's whole environment (image ENV + compose environment, or ConfigMap + env + secret
+ * placeholders) goes through the real parseConfig, and every service and job of compose and of
+ * both overlays is started for real with exactly that environment (addresses remapped to the local
+ * stack), each answering all its probe paths (services) or exiting 0 (jobs). The script must also
+ * catch each kind of mistake it claims to (a mutated copy each time), including a cross-field rule
+ * (the original compose file: dev auth with NODE_ENV=production) and a service that does not boot.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,18 +14,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, startService, stopService, type Service } from './processes';
 import { DATA_DIR, ROOT, testEnv } from './support';
-import { PROBE_PORT_VARIABLE, type Report } from '../scripts/validate-deploy';
+import type { Report } from '../scripts/validate-deploy';
 import { createDb } from '../db/client';
 import { connectTemporalClient } from '../temporal/client';
 import { CAPTURE_BOUNDED_BY_AUTHORIZATION, paymentOrderWorkflowId, type PaymentOrderInput, type PaymentOrderView } from '../workflows/contracts';
 import { seedAuthorizedPayment } from './fixtures';
 import { testConfig, uniqueId } from './support';
 
-jest.setTimeout(300_000);
+// beforeAll builds the image tree (npm run build, production dependencies) and boots 18 services and jobs: minutes on a loaded machine.
+jest.setTimeout(600_000);
 
-const validate = (root = ROOT): { status: number | null; report: Report; stderr: string } => {
-  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/validate-deploy.ts'), '--root', root, '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 1_800_000 });
-  let report: Report = { problems: [`no report: ${result.stdout.slice(0, 500)} ${result.stderr.slice(0, 2_000)}`], probes: [], checked: [] };
+const validate = (root = ROOT, args: string[] = []): { status: number | null; report: Report; stderr: string } => {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/validate-deploy.ts'), '--root', root, '--json', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 1_800_000 });
+  let report: Report = { problems: [`no report: ${result.stdout.slice(0, 500)} ${result.stderr.slice(0, 2_000)}`], probes: [], checked: [], runs: [], boots: [] };
   try {
     report = JSON.parse(result.stdout) as Report;
   } catch {
@@ -34,7 +39,7 @@ describe('deployment files', () => {
   let committed: Report;
 
   beforeAll(() => {
-    const { status, report } = validate();
+    const { status, report } = validate(ROOT, ['--boot']);
     committed = report;
     expect({ status, problems: report.problems }).toEqual({ status: 0, problems: [] });
   });
@@ -44,6 +49,26 @@ describe('deployment files', () => {
     expect(committed.checked.filter((c) => c.startsWith('k8s/overlays/'))).toHaveLength(2);
     const entries = new Set(committed.probes.map((p) => p.entry));
     expect([...entries].sort()).toEqual(['aggregator/main.ts', 'api/main.ts', 'psp/simulator.main.ts', 'temporal/worker.main.ts']);
+  });
+
+  test('every service and job of compose and of both overlays boots with exactly its environment', () => {
+    const compose = ['migrate', 'kafka-setup', 'temporal-setup', 'psp', 'api', 'worker', 'aggregator'].map((s) => `docker-compose.yml services.${s}`);
+    const deployments = ['payorch-api', 'payorch-worker', 'payorch-aggregator'];
+    const jobs = ['payorch-migrate', 'payorch-temporal-setup'];
+    const k8s = (overlay: string, extra: string[] = []) => [...[...deployments, ...extra].map((d) => `k8s/overlays/${overlay} Deployment ${d}`), ...jobs.map((j) => `k8s/overlays/${overlay} Job ${j}`)];
+    const expected = [...compose, ...k8s('dev', ['payorch-psp-simulator']), ...k8s('prod')];
+    expect(committed.boots.map((b) => b.where).sort()).toEqual([...expected].sort());
+    for (const boot of committed.boots) expect(boot.outcome).toMatch(boot.where.includes(' Job ') || /services\.(migrate|kafka-setup|temporal-setup)$/.test(boot.where) ? /^exited 0$/ : /^ready, \/readyz/);
+    // Each k8s service answered its liveness path too (compose health checks use /readyz only).
+    expect(committed.boots.filter((b) => b.where.includes(' Deployment ')).every((b) => b.outcome.includes('/healthz'))).toBe(true);
+    // The image's own ENV is part of every environment (production unless the manifest says otherwise).
+    const api = (where: string) => committed.runs.find((r) => r.where === where)!.env;
+    expect([api('docker-compose.yml services.api').NODE_ENV, api('k8s/overlays/dev Deployment payorch-api').NODE_ENV, api('k8s/overlays/prod Deployment payorch-api').NODE_ENV]).toEqual(['development', 'development', 'production']);
+    expect(api('k8s/overlays/prod Deployment payorch-worker').WORKFLOW_BUNDLE_DIR).toBe('/app/dist/workflow-bundles');
+    // Compiled JavaScript, run by node, from a tree holding production dependencies only.
+    for (const run of committed.runs) expect(run.command.join(' ')).toMatch(/^node --enable-source-maps dist\/[\w/.-]+\.js$/);
+    // (some dev dependencies are also production dependencies of others, e.g. @swc/core of @temporalio/worker)
+    for (const tool of ['tsx', 'typescript', 'jest', 'eslint', 'drizzle-kit']) expect(committed.image?.devDependenciesPresent).not.toContain(tool);
   });
 
   const mutations: Array<{ name: string; file: string; from: string | RegExp; to: string; expect: RegExp }> = [
@@ -56,9 +81,14 @@ describe('deployment files', () => {
     { name: 'a wrong type in a Strimzi resource', file: 'k8s/base/kafka.yaml', from: 'partitions: 12', to: 'partitions: twelve', expect: /KafkaTopic ledger-entries-recorded: .*partitions must be integer/ },
     { name: 'a topic whose partitions differ from kafka/topics.ts', file: 'k8s/base/kafka.yaml', from: 'partitions: 12', to: 'partitions: 6', expect: /KafkaTopic ledger_entries_recorded_topic has 6 partitions, kafka\/topics\.ts says 12/ },
     { name: 'a worker grace period shorter than its drain', file: 'k8s/base/worker.yaml', from: 'terminationGracePeriodSeconds: 60', to: 'terminationGracePeriodSeconds: 20', expect: /terminationGracePeriodSeconds 20 is not longer than WORKER_SHUTDOWN_GRACE_MS 30000/ },
-    { name: 'a command that does not exist', file: 'docker-compose.yml', from: 'command: ["aggregator/main.ts"]', to: 'command: ["aggregator/index.ts"]', expect: /services\.aggregator: runs aggregator\/index\.ts, which does not exist/ },
+    { name: 'a command that does not exist', file: 'docker-compose.yml', from: 'command: ["dist/aggregator/main.js"]', to: 'command: ["dist/aggregator/index.js"]', expect: /services\.aggregator: runs dist\/aggregator\/index\.js, built from aggregator\/index\.ts, which does not exist/ },
+    { name: 'a service run as TypeScript source (compose)', file: 'docker-compose.yml', from: 'command: ["dist/api/main.js"]', to: 'command: ["api/main.ts"]', expect: /services\.api: runs api\/main\.ts; images run compiled JavaScript/ },
+    { name: 'a job run as TypeScript source (k8s)', file: 'k8s/base/jobs.yaml', from: 'args: ["dist/db/migrate.js"]', to: 'args: ["db/migrate.ts"]', expect: /Job payorch-migrate: runs db\/migrate\.ts; images run compiled JavaScript/ },
     { name: 'a build target the Dockerfile lacks', file: 'docker-compose.yml', from: 'target: runtime', to: 'target: production', expect: /build target production is not a stage of the Dockerfile/ },
-    { name: 'an entry point the image leaves out', file: '.dockerignore', from: 'bench\n', to: 'bench\npsp\n', expect: /services\.psp: runs psp\/simulator\.main\.ts, which \.dockerignore keeps out of the image/ },
+    { name: 'an entry point the image leaves out', file: '.dockerignore', from: 'bench\n', to: 'bench\npsp\n', expect: /services\.psp: runs dist\/psp\/simulator\.main\.js, built from psp\/simulator\.main\.ts, which \.dockerignore keeps out of the image/ },
+    { name: 'a cross-field rule: dev auth with NODE_ENV=production (the compose file before issue 18)', file: 'docker-compose.yml', from: '  NODE_ENV: development', to: '  NODE_ENV: production', expect: /docker-compose\.yml services\.api: parseConfig \(config\/config\.ts\) refuses the environment: AUTH_MODE: must be jwks when NODE_ENV=production/ },
+    { name: 'a cross-field rule in an overlay: dev auth without NODE_ENV=development', file: 'k8s/overlays/dev/kustomization.yaml', from: '      - NODE_ENV=development\n', to: '', expect: /k8s\/overlays\/dev Deployment payorch-api: parseConfig \(config\/config\.ts\) refuses the environment: AUTH_MODE: must be jwks when NODE_ENV=production/ },
+    { name: 'a secret a service needs but does not get (AUTH_DEV_SECRET with AUTH_MODE=dev)', file: 'k8s/overlays/dev/kustomization.yaml', from: / {2}- patch: \|-\n {6}apiVersion: apps\/v1\n {6}kind: Deployment\n {6}metadata: \{ name: payorch-worker \}\n(?: {6,}.*\n)+/, to: '', expect: /k8s\/overlays\/dev Deployment payorch-worker: parseConfig \(config\/config\.ts\) refuses the environment: AUTH_DEV_SECRET: required when AUTH_MODE=dev/ },
     { name: 'a committed Secret', file: 'k8s/base/kustomization.yaml', from: 'configMapGenerator:', to: 'secretGenerator:\n  - name: leaked\n    literals: [DATABASE_URL=postgres://u:p@h/d]\nconfigMapGenerator:', expect: /contains a Secret/ },
   ];
 
@@ -78,32 +108,22 @@ describe('deployment files', () => {
     }
   });
 
-  test('every health-check and probe path is served by the real process it targets', async () => {
-    const byEntry = new Map<string, Set<string>>();
-    for (const p of committed.probes) byEntry.set(p.entry, (byEntry.get(p.entry) ?? new Set()).add(p.path));
-    const answers: Record<string, number> = {};
-    for (const [entry, paths] of byEntry) {
-      const port = await freePort();
-      let service: Service | undefined;
-      try {
-        service = await startService({
-          name: `probe-${path.basename(entry, '.ts')}`,
-          entry,
-          root: ROOT,
-          logDir: path.join(DATA_DIR, 'logs', 'test'),
-          port,
-          env: { ...testEnv().env, [PROBE_PORT_VARIABLE[entry]!]: String(port), WORKER_SDK_METRICS_PORT: '0' },
-        });
-        for (const probePath of paths) answers[`${entry} ${probePath}`] = (await fetch(`http://127.0.0.1:${port}${probePath}`)).status;
-      } finally {
-        if (service) await stopService(service);
-      }
+  test('catches a service that passes parseConfig but does not boot (the worker with a bundle directory the image lacks)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'payorch-deploy-'));
+    try {
+      for (const item of ['docker-compose.yml', 'Dockerfile', '.dockerignore', 'k8s', 'deploy', 'observability']) cpSync(path.join(ROOT, item), path.join(dir, item), { recursive: true });
+      const file = path.join(dir, 'k8s/base/config.env');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('WORKFLOW_BUNDLE_DIR=/app/dist/workflow-bundles', 'WORKFLOW_BUNDLE_DIR=/app/dist/no-bundles'));
+      const { status, report } = validate(dir, ['--boot', '--no-build', '--only', 'prod Deployment payorch-worker']);
+      expect(status).toBe(1);
+      expect(report.boots.map((b) => [b.where, b.outcome])).toEqual([['k8s/overlays/prod Deployment payorch-worker', 'failed']]);
+      expect(report.problems.join('\n')).toMatch(/k8s\/overlays\/prod Deployment payorch-worker: does not boot with its environment: exited with 1 before \/readyz answered 200[\s\S]*no-bundles/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    expect(Object.keys(answers).length).toBeGreaterThanOrEqual(6);
-    expect(Object.entries(answers).filter(([, status]) => status !== 200)).toEqual([]);
   });
 
-  test('the worker runs the workflows prebundled as the Dockerfile builds them (WORKFLOW_BUNDLE_DIR)', async () => {
+  test('the worker runs the workflows prebundled as the build makes them (WORKFLOW_BUNDLE_DIR)', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'payorch-bundles-'));
     const config = testConfig();
     const taskQueue = uniqueId('bundled');
