@@ -90,7 +90,7 @@ describe('merchant balances', () => {
     expect(other.json.type).toMatch(/forbidden/);
     const notSeller = await fetch(`${testEnv().apiBaseUrl}/api/v1/sellers/me/balance`, { headers: { authorization: `Bearer ${await token({ scope: 'payments:write' })}` } });
     expect(notSeller.status).toBe(403);
-    expect(await balanceOf(uniqueId('nobody'))).toEqual({ status: 200, json: { sellerId: expect.any(String), balances: [] } });
+    expect(await balanceOf(uniqueId('nobody'))).toEqual({ status: 200, json: { sellerId: expect.any(String), balances: [], available: [] } });
     expect((await fetch(`${testEnv().apiBaseUrl}/api/v1/sellers/x/balance`)).status).toBe(401);
   });
 

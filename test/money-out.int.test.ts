@@ -41,9 +41,13 @@ describe('money out: settlement, reconciliation, payouts', () => {
   });
   afterAll(async () => {
     // Whatever happened above, the ledger holds its invariants, money out included (ledger:verify's checks).
-    const failing = await waitFor('the ledger verified', async () => ((await verifyLedger(dbHandle.db, { graceMs: 0 })).ok ? [] : undefined), 30_000, 500).catch(async () =>
-      (await verifyLedger(dbHandle.db, { graceMs: 0 })).checks.filter((c) => c.violations > 0),
-    );
+    // Per-order checks over this file's payments (other test files share the database, some with
+    // deliberately broken rows); money-out checks (payouts, settlements, platform cash) over all.
+    const violations = async () => [
+      ...(await verifyLedger(dbHandle.db, { graceMs: 0, paymentIds: ourPayments })).checks,
+      ...(await verifyLedger(dbHandle.db, { graceMs: 0 })).checks.filter((c) => /payout|SETTLEMENT|platform cash/i.test(c.name)),
+    ].filter((c) => c.violations > 0);
+    const failing = await waitFor('the ledger verified', async () => ((await violations()).length === 0 ? [] : undefined), 30_000, 500).catch(violations);
     expect(failing).toEqual([]);
     await fetch(`${psp()}/v1/settlements/faults`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop: [], alter: {} }) });
     await temporal.connection.close();
@@ -60,6 +64,7 @@ describe('money out: settlement, reconciliation, payouts', () => {
     return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
   };
   /** One payment of one order for `sellerId`, captured; returns the order id. */
+  const ourPayments: string[] = [];
   const capturedOrder = async (sellerId: string, quantity: number): Promise<{ paymentId: string; paymentOrderId: string }> => {
     const res = await call('POST', '/api/v1/payments', {
       buyerId: 'b',
@@ -70,6 +75,7 @@ describe('money out: settlement, reconciliation, payouts', () => {
     });
     expect(res.status).toBe(202);
     const paymentId = res.json.paymentId as string;
+    ourPayments.push(paymentId);
     await waitFor('captured', async () => ((await call('GET', `/api/v1/payments/${paymentId}`)).json.paymentOrders[0].status === 'CAPTURED' ? true : undefined), 30_000, 200);
     return { paymentId, paymentOrderId: res.json.paymentOrders[0].paymentOrderId as string };
   };
