@@ -43,7 +43,10 @@ describe('payment gauges and counters (worker /metrics)', () => {
     try {
       const text = await waitFor('the retrying order in the gauges', async () => {
         const t = await metrics();
-        return (sample(t, 'payorch_payment_orders', { status: 'PENDING_CAPTURE' }) ?? 0) >= 1 && (sample(t, 'payorch_payment_orders_oldest_age_seconds', { status: 'PENDING_CAPTURE' }) ?? 0) > 0 ? t : undefined;
+        // Other test files' orders share the database: wait for this one (the only one whose
+        // authorization lapses within a day) to be retrying.
+        const ours = (sample(t, 'payorch_open_payment_orders_auth_expiring', { within_seconds: '86400' }) ?? 0) >= 1 && (sample(t, 'payorch_capture_outcomes_total', { outcome: 'retryable', code: 'PSP_TEMPORARILY_UNAVAILABLE' }) ?? 0) > 0;
+        return ours && (sample(t, 'payorch_payment_orders', { status: 'PENDING_CAPTURE' }) ?? 0) >= 1 && (sample(t, 'payorch_payment_orders_oldest_age_seconds', { status: 'PENDING_CAPTURE' }) ?? 0) > 0 ? t : undefined;
       }, 30_000, 300);
       expect(sample(text, 'payorch_open_payment_orders_auth_expiring', { within_seconds: '86400' })).toBeGreaterThanOrEqual(1);
       expect(sample(text, 'payorch_open_payment_orders_auth_expiring', { within_seconds: '3600' })).toBeDefined();
