@@ -17,7 +17,7 @@ import { DATA_DIR, ROOT, testEnv } from './support';
 import type { Report } from '../scripts/validate-deploy';
 import { createDb } from '../db/client';
 import { connectTemporalClient } from '../temporal/client';
-import { CAPTURE_BOUNDED_BY_AUTHORIZATION, paymentOrderWorkflowId, type PaymentOrderInput, type PaymentOrderView } from '../workflows/contracts';
+import { CAPTURE_BOUNDED_BY_AUTHORIZATION, paymentOrderWorkflowId, sellerLedgerWorkflowId, type PaymentOrderInput, type PaymentOrderView } from '../workflows/contracts';
 import { seedAuthorizedPayment } from './fixtures';
 import { testConfig, uniqueId } from './support';
 
@@ -130,12 +130,14 @@ describe('deployment files', () => {
     const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'test-bundles' });
     const client = await connectTemporalClient({ address: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE });
     let worker: Service | undefined;
+    let sellerId: string | undefined;
     try {
       const built = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/bundle-workflows.ts'), dir], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
       expect(built.status).toBe(0);
       const port = await freePort();
       worker = await startService({ name: 'worker-bundled', entry: 'temporal/worker.main.ts', root: ROOT, logDir: path.join(DATA_DIR, 'logs', 'test'), port, env: { ...testEnv().env, WORKER_METRICS_PORT: String(port), WORKER_SDK_METRICS_PORT: '0', TEMPORAL_TASK_QUEUE: taskQueue, WORKFLOW_BUNDLE_DIR: dir } });
-      const [order] = await seedAuthorizedPayment(db, testEnv().pspBaseUrl, { token: 'tok_visa', sellers: [{ sellerId: uniqueId('seller'), amountMinor: 2_500n }] });
+      sellerId = uniqueId('seller');
+      const [order] = await seedAuthorizedPayment(db, testEnv().pspBaseUrl, { token: 'tok_visa', sellers: [{ sellerId, amountMinor: 2_500n }] });
       const input: PaymentOrderInput = { ...order!, amountMinor: order!.amountMinor.toString(), backoff: { baseMs: 20, capMs: 200, attemptsMax: 3 }, commissionBps: 0, captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION };
       const handle = await client.workflow.start('paymentOrderWorkflow', { taskQueue, workflowId: paymentOrderWorkflowId(order!.paymentOrderId), args: [input] });
       const view: PaymentOrderView = await handle.result();
@@ -143,6 +145,13 @@ describe('deployment files', () => {
       expect(readFileSync(worker.logFile, 'utf8')).not.toMatch(/Workflow bundle created/); // no webpack at start: the prebuilt bundle ran
     } finally {
       if (worker) await stopService(worker);
+      // What that worker left on its own task queue, which no worker polls any more: the seller's
+      // ledger (its facts would wait there; terminated, the sweeper starts a new one on the
+      // stack's queue) and the Schedules it ensured at start.
+      if (sellerId) await client.workflow.getHandle(sellerLedgerWorkflowId(sellerId)).terminate('test over: its task queue has no worker').catch(() => undefined);
+      for await (const schedule of client.schedule.list()) {
+        if (schedule.scheduleId.endsWith(`@${taskQueue}`)) await client.schedule.getHandle(schedule.scheduleId).delete().catch(() => undefined);
+      }
       await client.connection.close();
       await pool.end();
       rmSync(dir, { recursive: true, force: true });
