@@ -99,7 +99,8 @@ describe('inspect', () => {
       const report = await waitFor('a pending backoff timer', async () => {
         const r = await inspect(orderId);
         const w = r.orders[0]!.workflow;
-        return w.searchAttributes?.PaymentOrderStatus === 'PENDING_CAPTURE' && (w.pendingTimers ?? []).length === 1 ? r : undefined;
+        // The AUTH_HOLD fact is journaled by the seller's ledger moments after the transition.
+        return w.searchAttributes?.PaymentOrderStatus === 'PENDING_CAPTURE' && (w.pendingTimers ?? []).length === 1 && r.orders[0]!.ledger.entries.length > 0 ? r : undefined;
       }, 60_000, 0);
       const o = report.orders[0]!;
       expect(report.subject).toEqual({ kind: 'paymentOrder', id: orderId });
