@@ -5,7 +5,7 @@
  * ledger facts the transition produced. Postgres, not a workflow's state, holds those facts from
  * then on; the seller's ledger workflow is only woken to journal them.
  */
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import { eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { insertLedgerFacts } from '../db/ledger-facts';
@@ -115,7 +115,16 @@ export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (
      */
     async advancePaymentOrder(input: AdvanceInput): Promise<TransitionResult> {
       const result = await recordTransition(input.transition, input.ledgerFacts);
-      if (input.ledgerFacts.length > 0) await deps.wakeLedger(input.ledgerFacts[0]!.sellerId);
+      // Not awaited: the facts are committed; the wake-up only makes the ledger prompt (a lost one
+      // is made good by the sweeper), and an order's step should not wait for a hot seller's
+      // signal round trips.
+      if (input.ledgerFacts.length > 0) {
+        const sellerId = input.ledgerFacts[0]!.sellerId;
+        const log = Context.current().log;
+        deps.wakeLedger(sellerId).catch((err: unknown) => {
+          log.warn('ledger wake-up failed; the sweeper will wake it', { sellerId, error: err instanceof Error ? err.message : String(err) });
+        });
+      }
       const { to, attempts } = input.transition;
       if (result.applied && FINAL_ORDER_STATUSES.includes(to)) {
         paymentOrdersFinal.inc({ status: to, code: to === 'CAPTURED' ? '' : (input.transition.lastPspError?.code ?? '') });
