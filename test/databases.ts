@@ -31,7 +31,23 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
   const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`drop database if exists ${name} with (force)`);
+    // Not `with (force)`: that needs the right to signal every backend on the database, and an
+    // autovacuum worker (no role) refuses it to a non-superuser. Our own leftover connections are
+    // ended here; a plain DROP asks autovacuum to leave by itself and waits a few seconds for it.
+    for (let attempt = 1; ; attempt++) {
+      await admin.query(
+        'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and usename = current_user and pid <> pg_backend_pid()',
+        [name],
+      );
+      try {
+        await admin.query(`drop database if exists ${name}`);
+        return;
+      } catch (err) {
+        // 55006 object_in_use: someone reconnected or autovacuum has not left yet.
+        if ((err as { code?: string }).code !== '55006' || attempt >= 10) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
   } finally {
     await admin.end();
   }
