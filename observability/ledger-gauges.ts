@@ -4,17 +4,15 @@
  * published - with the age of the oldest, so an alert can tell a slow ledger from a stuck one.
  */
 import { sql } from 'drizzle-orm';
-import { Gauge } from 'prom-client';
 import type { Database } from '../db/client';
+import { numeric as n, snapshotGauges } from './snapshot-gauges';
 
 export function registerLedgerGauges(db: Database): void {
   type Snapshot = { violations: number; lastRun: number; lastClean: number; pendingFacts: number; oldestFactAgeS: number; quarantined: number; unpublished: number; oldestBatchAgeS: number };
-  let cached: { at: number; value: Promise<Snapshot> } | undefined;
-  // One query per scrape, shared by the gauges below.
-  const read = (): Promise<Snapshot> => {
-    if (cached && Date.now() - cached.at < 1_000) return cached.value;
-    const value = db
-      .execute<Record<string, string | null>>(sql`
+  const { scalar: gauge } = snapshotGauges(
+    (): Promise<Snapshot> =>
+      db
+        .execute<Record<string, string | null>>(sql`
         select (select violations from ledger_verification_runs order by id desc limit 1)::text as violations,
                extract(epoch from (select finished_at from ledger_verification_runs order by id desc limit 1))::text as last_run,
                extract(epoch from (select max(finished_at) from ledger_verification_runs where ok))::text as last_clean,
@@ -23,31 +21,20 @@ export function registerLedgerGauges(db: Database): void {
                (select count(*) from ledger_facts where quarantined_at is not null)::text as quarantined,
                (select count(*) from ledger_batches where published_at is null)::text as unpublished,
                extract(epoch from now() - (select min(created_at) from ledger_batches where published_at is null))::text as oldest_batch_age`)
-      .then(({ rows }) => {
-        const r = rows[0] ?? {};
-        const n = (v: string | null | undefined, empty = 0) => (v === null || v === undefined ? empty : Number(v));
-        return {
-          violations: n(r.violations, Number.NaN),
-          lastRun: n(r.last_run),
-          lastClean: n(r.last_clean),
-          pendingFacts: n(r.pending_facts),
-          oldestFactAgeS: n(r.oldest_fact_age),
-          quarantined: n(r.quarantined),
-          unpublished: n(r.unpublished),
-          oldestBatchAgeS: n(r.oldest_batch_age),
-        };
-      });
-    cached = { at: Date.now(), value };
-    return value;
-  };
-  const gauge = (name: string, help: string, pick: (s: Snapshot) => number) =>
-    new Gauge({
-      name,
-      help,
-      async collect() {
-        this.set(await read().then(pick, () => Number.NaN));
-      },
-    });
+        .then(({ rows }) => {
+          const r = rows[0] ?? {};
+          return {
+            violations: n(r.violations, Number.NaN),
+            lastRun: n(r.last_run),
+            lastClean: n(r.last_clean),
+            pendingFacts: n(r.pending_facts),
+            oldestFactAgeS: n(r.oldest_fact_age),
+            quarantined: n(r.quarantined),
+            unpublished: n(r.unpublished),
+            oldestBatchAgeS: n(r.oldest_batch_age),
+          };
+        }),
+  );
   gauge('payorch_ledger_invariant_violations', 'Violations found by the latest scheduled ledger verification (NaN before the first run)', (s) => s.violations);
   gauge('payorch_ledger_verification_last_run_timestamp_seconds', 'When the latest scheduled ledger verification finished (0: never)', (s) => s.lastRun);
   gauge('payorch_ledger_verification_last_clean_timestamp_seconds', 'When a scheduled ledger verification last found no violation (0: never)', (s) => s.lastClean);

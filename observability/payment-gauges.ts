@@ -9,9 +9,9 @@
  * on the open statuses would make it index-only when tables grow).
  */
 import { sql } from 'drizzle-orm';
-import { Gauge } from 'prom-client';
 import type { Database } from '../db/client';
 import { FINAL_ORDER_STATUSES, PAYMENT_ORDER_STATUSES, REFUND_STATUSES } from '../domain/payment-status';
+import { snapshotGauges } from './snapshot-gauges';
 
 export const OPEN_ORDER_STATUSES = PAYMENT_ORDER_STATUSES.filter((s) => !FINAL_ORDER_STATUSES.includes(s));
 export const OPEN_REFUND_STATUSES = ['REFUND_REQUESTED'] as const;
@@ -52,25 +52,8 @@ export async function readPaymentSnapshot(db: Database): Promise<Snapshot> {
 }
 
 export function registerPaymentGauges(db: Database): void {
-  let cached: { at: number; value: Promise<Snapshot> } | undefined;
-  const read = (): Promise<Snapshot> => {
-    if (cached && Date.now() - cached.at < 1_000) return cached.value;
-    cached = { at: Date.now(), value: readPaymentSnapshot(db) };
-    return cached.value;
-  };
-  const gauge = (name: string, help: string, labelNames: string[], fill: (g: Gauge, s: Snapshot) => void) =>
-    new Gauge({
-      name,
-      help,
-      labelNames,
-      async collect() {
-        this.reset();
-        await read().then(
-          (s) => fill(this, s),
-          () => undefined, // Postgres unreachable: no samples (absent() alerts), never stale values
-        );
-      },
-    });
+  // Postgres unreachable: no samples (absent() alerts), never stale values.
+  const { labelled: gauge } = snapshotGauges(() => readPaymentSnapshot(db));
   gauge('payorch_payment_orders', 'PaymentOrders in Postgres by status', ['status'], (g, s) => {
     for (const status of PAYMENT_ORDER_STATUSES) g.set({ status }, s.orders.get(status)?.count ?? 0);
   });

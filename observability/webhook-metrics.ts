@@ -4,9 +4,10 @@
  * sees a stuck relay or a dead endpoint even when no attempt is being made.
  */
 import { sql } from 'drizzle-orm';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import type { Database } from '../db/client';
 import { WEBHOOK_ATTEMPT_OUTCOMES, WEBHOOK_DELIVERY_STATUSES } from '../domain/webhooks';
+import { numeric as n, snapshotGauges } from './snapshot-gauges';
 
 export const webhookAttempts = new Counter({ name: 'payorch_webhook_attempts_total', help: 'Webhook delivery attempts by outcome (delivered, http_error, timeout, network_error, refused_address)', labelNames: ['outcome'] as const });
 
@@ -25,32 +26,20 @@ for (const status of WEBHOOK_DELIVERY_STATUSES) if (status !== 'PENDING') webhoo
 
 export function registerWebhookGauges(db: Database): void {
   type Snapshot = { pending: number; oldestPendingAgeS: number; undispatched: number; oldestUndispatchedAgeS: number; disabled: number };
-  let cached: { at: number; value: Promise<Snapshot> } | undefined;
-  const read = (): Promise<Snapshot> => {
-    if (cached && Date.now() - cached.at < 1_000) return cached.value;
-    const value = db
-      .execute<Record<string, string | null>>(sql`
+  const { scalar: gauge } = snapshotGauges(
+    (): Promise<Snapshot> =>
+      db
+        .execute<Record<string, string | null>>(sql`
         select (select count(*) from webhook_deliveries where status = 'PENDING')::text as pending,
                extract(epoch from now() - (select min(created_at) from webhook_deliveries where status = 'PENDING'))::text as oldest_pending,
                (select count(*) from merchant_events where dispatched_at is null)::text as undispatched,
                extract(epoch from now() - (select min(created_at) from merchant_events where dispatched_at is null))::text as oldest_undispatched,
                (select count(*) from webhook_endpoints where status = 'DISABLED')::text as disabled`)
-      .then(({ rows }) => {
-        const r = rows[0] ?? {};
-        const n = (v: string | null | undefined) => (v === null || v === undefined ? 0 : Number(v));
-        return { pending: n(r.pending), oldestPendingAgeS: n(r.oldest_pending), undispatched: n(r.undispatched), oldestUndispatchedAgeS: n(r.oldest_undispatched), disabled: n(r.disabled) };
-      });
-    cached = { at: Date.now(), value };
-    return value;
-  };
-  const gauge = (name: string, help: string, pick: (s: Snapshot) => number) =>
-    new Gauge({
-      name,
-      help,
-      async collect() {
-        this.set(await read().then(pick, () => Number.NaN));
-      },
-    });
+        .then(({ rows }) => {
+          const r = rows[0] ?? {};
+          return { pending: n(r.pending), oldestPendingAgeS: n(r.oldest_pending), undispatched: n(r.undispatched), oldestUndispatchedAgeS: n(r.oldest_undispatched), disabled: n(r.disabled) };
+        }),
+  );
   gauge('payorch_webhook_pending_deliveries', 'Webhook deliveries not yet delivered nor failed', (s) => s.pending);
   gauge('payorch_webhook_oldest_pending_delivery_age_seconds', 'Age of the oldest undelivered webhook delivery (0: none)', (s) => s.oldestPendingAgeS);
   gauge('payorch_webhook_undispatched_events', 'Merchant events not yet fanned out to endpoints by the relay', (s) => s.undispatched);
