@@ -8,9 +8,9 @@ import { Gauge } from 'prom-client';
 
 export interface SnapshotGauges<S> {
   /** A gauge with no labels whose value is `pick(snapshot)`. */
-  scalar(name: string, help: string, pick: (s: S) => number): Gauge;
+  scalar: (name: string, help: string, pick: (s: S) => number) => Gauge;
   /** A labelled gauge: reset at every scrape, then filled by `fill` from the snapshot. */
-  labelled(name: string, help: string, labelNames: string[], fill: (g: Gauge, s: S) => void): Gauge;
+  labelled: (name: string, help: string, labelNames: string[], fill: (g: Gauge, s: S) => void) => Gauge;
 }
 
 export function snapshotGauges<S>(read: () => Promise<S>, ttlMs = 1_000): SnapshotGauges<S> {
