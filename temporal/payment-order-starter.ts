@@ -24,7 +24,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { type SearchAttributePair, WorkflowIdReusePolicy } from '@temporalio/common';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { paymentOrders, payments, refunds } from '../db/schema';
@@ -80,6 +80,25 @@ const CANCEL_RESIGNAL_FOR_S = 3_600;
 export function createPaymentOrderStarter(deps: { client: Client; db: Database; settings: StarterSettings; log: Logger }) {
   const { client, db, settings } = deps;
 
+  /**
+   * Starts a workflow whose id is its business key, once: a finished workflow is never run again,
+   * even if a late relay tries (REJECT_DUPLICATE), and a start that finds it already started -
+   * running or finished - has done its job.
+   */
+  async function startOnce(workflowType: string, workflowId: string, input: unknown, typedSearchAttributes: SearchAttributePair[]): Promise<void> {
+    try {
+      await client.workflow.start(workflowType, {
+        workflowId,
+        taskQueue: settings.taskQueue,
+        args: [input],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
   async function startOne(order: OrderToStart): Promise<void> {
     const authExpiresAt = order.authExpiresAt ?? new Date(order.createdAt.getTime() + settings.authValidityDefaultMs);
     const input: PaymentOrderInput = {
@@ -95,24 +114,13 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       captureSafetyMarginMs: settings.captureSafetyMarginMs,
       captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION,
     };
-    try {
-      await client.workflow.start('paymentOrderWorkflow', {
-        workflowId: paymentOrderWorkflowId(order.paymentOrderId),
-        taskQueue: settings.taskQueue,
-        args: [input],
-        // A finished PaymentOrder is never run again, even if a late relay tries.
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: [
-          { key: SA_PAYMENT_ORDER_STATUS, value: 'INITIATED_PENDING' },
-          { key: SA_SELLER_ID, value: order.sellerId },
-          { key: SA_PAYMENT_ID, value: order.paymentId },
-          { key: SA_CAPTURE_ATTEMPTS, value: 0 },
-          { key: SA_AUTH_EXPIRES_AT, value: authExpiresAt },
-        ],
-      });
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+    await startOnce('paymentOrderWorkflow', paymentOrderWorkflowId(order.paymentOrderId), input, [
+      { key: SA_PAYMENT_ORDER_STATUS, value: 'INITIATED_PENDING' },
+      { key: SA_SELLER_ID, value: order.sellerId },
+      { key: SA_PAYMENT_ID, value: order.paymentId },
+      { key: SA_CAPTURE_ATTEMPTS, value: 0 },
+      { key: SA_AUTH_EXPIRES_AT, value: authExpiresAt },
+    ]);
   }
 
   async function startRefundOne(refund: RefundToStart): Promise<void> {
@@ -127,21 +135,11 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       backoff: settings.backoff,
       retryWindowMs: settings.refundRetryWindowMs,
     };
-    try {
-      await client.workflow.start('refundWorkflow', {
-        workflowId: refundWorkflowId(refund.refundId),
-        taskQueue: settings.taskQueue,
-        args: [input],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        typedSearchAttributes: [
-          { key: SA_REFUND_STATUS, value: 'REFUND_REQUESTED' },
-          { key: SA_SELLER_ID, value: refund.sellerId },
-          { key: SA_PAYMENT_ID, value: refund.paymentId },
-        ],
-      });
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    }
+    await startOnce('refundWorkflow', refundWorkflowId(refund.refundId), input, [
+      { key: SA_REFUND_STATUS, value: 'REFUND_REQUESTED' },
+      { key: SA_SELLER_ID, value: refund.sellerId },
+      { key: SA_PAYMENT_ID, value: refund.paymentId },
+    ]);
   }
 
   /** Starts each item's workflow; returns the ids of those started (or already running). */
