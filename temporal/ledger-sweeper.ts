@@ -9,30 +9,16 @@
 import type { Database } from '../db/client';
 import { streamsNeedingWork } from '../db/ledger-facts';
 import type { Logger } from '../observability/logger';
+import { runPeriodically } from './periodic';
 
 export type LedgerSweeperOptions = { intervalMs: number; minAgeMs: number; limit: number };
 
 export function runLedgerSweeper(deps: { db: Database; wake: (streamId: string) => Promise<void>; log: Logger }, options: LedgerSweeperOptions): () => Promise<void> {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let inFlight: Promise<unknown> = Promise.resolve();
   const sweep = async () => {
     const streams = await streamsNeedingWork(deps.db, { minAgeMs: options.minAgeMs, limit: options.limit });
     const results = await Promise.allSettled(streams.map((s) => deps.wake(s)));
     const failed = results.filter((r) => r.status === 'rejected').length;
     if (streams.length > 0) deps.log.info({ woken: streams.length - failed, failed }, 'ledger sweeper woke streams with waiting facts or batches');
   };
-  const tick = () => {
-    inFlight = sweep()
-      .catch((err: unknown) => deps.log.warn({ err }, 'ledger sweep failed; retrying next interval'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(tick, options.intervalMs);
-      });
-  };
-  timer = setTimeout(tick, options.intervalMs);
-  return async () => {
-    stopped = true;
-    if (timer) clearTimeout(timer);
-    await inFlight;
-  };
+  return runPeriodically(sweep, { intervalMs: options.intervalMs, log: deps.log, what: 'ledger sweep' });
 }

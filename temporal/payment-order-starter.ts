@@ -44,6 +44,7 @@ import {
   type RefundInput,
 } from '../workflows/contracts';
 import type { Logger } from '../observability/logger';
+import { runPeriodically } from './periodic';
 
 export type StarterSettings = {
   taskQueue: string;
@@ -274,22 +275,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
 
   /** Runs the relay every `intervalMs` until the returned stop function is called. */
   function runRelay(options: { intervalMs: number; minAgeMs: number; batchMax: number }): () => Promise<void> {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let inFlight: Promise<unknown> = Promise.resolve();
-    const tick = () => {
-      inFlight = relayOnce(options)
-        .catch((err: unknown) => deps.log.warn({ err }, 'outbox relay sweep failed; retrying next interval'))
-        .finally(() => {
-          if (!stopped) timer = setTimeout(tick, options.intervalMs);
-        });
-    };
-    timer = setTimeout(tick, options.intervalMs);
-    return async () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await inFlight;
-    };
+    return runPeriodically(() => relayOnce(options), { intervalMs: options.intervalMs, log: deps.log, what: 'outbox relay sweep' });
   }
 
   return { start, startRefunds, signalCancel, relayOnce, runRelay };

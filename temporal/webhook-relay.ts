@@ -24,6 +24,7 @@ import type { Database } from '../db/client';
 import { merchantEvents, webhookDeliveries, webhookEndpoints } from '../db/schema';
 import type { Logger } from '../observability/logger';
 import { webhookEndpointWorkflowId, webhookWakeSignal, type WebhookEndpointInput, type WebhookEndpointSettings } from '../workflows/webhook-contracts';
+import { runPeriodically } from './periodic';
 
 export function webhookEndpointSettingsFromConfig(config: Config): WebhookEndpointSettings {
   return { batchMax: config.WEBHOOK_BATCH_MAX, backoff: { baseMs: config.WEBHOOK_BACKOFF_BASE_MS, capMs: config.WEBHOOK_BACKOFF_CAP_MS }, roundsMax: 500, heartbeatTimeoutMs: 2 * config.WEBHOOK_TIMEOUT_MS + 5_000 };
@@ -101,28 +102,16 @@ export function createWebhookRelay(deps: { db: Database; waker: ReturnType<typeo
   }
 
   function run(settings: WebhookRelaySettings): () => Promise<void> {
-    let stopped = false;
-    let timer: NodeJS.Timeout | undefined;
-    let inFlight: Promise<unknown> = Promise.resolve();
     let ticks = 0;
-    const tick = () => {
-      ticks += 1;
-      inFlight = (async () => {
+    return runPeriodically(
+      async () => {
+        ticks += 1;
         // Drain a backlog in consecutive batches before sleeping.
         for (let i = 0; i < 20; i++) if ((await dispatchOnce(settings.batchMax)).events < settings.batchMax) break;
         if (ticks % settings.sweepEveryTicks === 0) await sweepOnce(settings.sweepMinAgeMs);
-      })()
-        .catch((err: unknown) => deps.log.warn({ err }, 'webhook relay sweep failed; retrying next interval'))
-        .finally(() => {
-          if (!stopped) timer = setTimeout(tick, settings.intervalMs);
-        });
-    };
-    timer = setTimeout(tick, settings.intervalMs);
-    return async () => {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await inFlight;
-    };
+      },
+      { intervalMs: settings.intervalMs, log: deps.log, what: 'webhook relay sweep' },
+    );
   }
 
   return { dispatchOnce, sweepOnce, run };
