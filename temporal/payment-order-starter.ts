@@ -25,7 +25,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { type SearchAttributePair, WorkflowIdReusePolicy } from '@temporalio/common';
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { paymentOrders, payments, refunds } from '../db/schema';
 import type { BackoffPolicy } from '../domain/backoff';
@@ -77,6 +77,15 @@ export type RefundToStart = { refundId: string; paymentId: string; paymentOrderI
 
 /** How long after a cancel the relay keeps re-sending its signal (spaced out). */
 const CANCEL_RESIGNAL_FOR_S = 3_600;
+
+/**
+ * Whether a sweep re-signals a cancel `sinceDue` seconds after it became due, when sweeps run every
+ * `tickS` seconds: in the first tick, then in the tick after 1, 2, 4, 8, ... seconds - about one
+ * signal per doubling (13 in an hour at 1 s ticks), evaluated by Postgres for each order.
+ */
+export function cancelResignalDue(sinceDue: SQL, tickS: number): SQL {
+  return sql`(${sinceDue} < ${tickS} or ${sinceDue} - power(2, floor(log(2, greatest(${sinceDue}, 1)::numeric)))::float8 < ${tickS})`;
+}
 
 export function createPaymentOrderStarter(deps: { client: Client; db: Database; settings: StarterSettings; log: Logger }) {
   const { client, db, settings } = deps;
@@ -201,7 +210,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
         and(
           sql`${paymentOrders.cancelRequestedAt} < now() - make_interval(secs => ${options.minAgeMs / 1000})`,
           sql`${paymentOrders.cancelRequestedAt} > now() - make_interval(secs => ${options.minAgeMs / 1000 + CANCEL_RESIGNAL_FOR_S})`,
-          sql`(${sinceDue} < ${tickS} or ${sinceDue} - power(2, floor(log(2, greatest(${sinceDue}, 1)::numeric)))::float8 < ${tickS})`,
+          cancelResignalDue(sinceDue, tickS),
           inArray(paymentOrders.status, ['INITIATED_PENDING', 'CAPTURE_REQUESTED', 'PENDING_CAPTURE']),
         ),
       )
