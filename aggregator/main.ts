@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   });
 
   await consumer.start();
-  const stopHealer = startHealer({ store, log, intervalMs: config.AGGREGATOR_HEAL_INTERVAL_MS });
+  // While Postgres or Redis is down the healer backs off up to the consumer's retry cap, so a
+  // stopped stream heals within that long of their return.
+  const stopHealer = startHealer({ store, log, intervalMs: config.AGGREGATOR_HEAL_INTERVAL_MS, backoffCapMs: Math.max(config.AGGREGATOR_RETRY_CAP_MS, config.AGGREGATOR_HEAL_INTERVAL_MS) });
 
   let folding = false;
   const snapshotTimer = setInterval(() => {
