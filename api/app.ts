@@ -43,7 +43,7 @@ export type AppDeps = {
   log: Logger;
   afterResponse?: () => void;
   /** Payouts, `available` balances and the reconciliation operator endpoints (money out). */
-  moneyOut?: { db: Database };
+  moneyOut?: { db: Database; idempotency: { leaseMs: number; retentionS: number } };
 };
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
@@ -94,7 +94,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.json(openApiDocument);
   });
   app.use(balancesRouter({ auth: deps.auth, store: deps.balances, limits: deps.limits, ...(deps.moneyOut ? { db: deps.moneyOut.db } : {}) }));
-  if (deps.moneyOut) app.use(moneyOutRouter({ auth: deps.auth, db: deps.moneyOut.db, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
+  if (deps.moneyOut) app.use(moneyOutRouter({ auth: deps.auth, db: deps.moneyOut.db, idempotency: deps.moneyOut.idempotency, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
   app.use(paymentsRouter({ auth: deps.auth, service: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes, afterResponse: deps.afterResponse }));
   app.use(refundsRouter({ auth: deps.auth, refunds: deps.refunds, payments: deps.payments, limits: deps.limits, bodyLimitBytes: deps.bodyLimitBytes }));
 

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
     corsOrigins: config.API_CORS_ORIGINS,
     trustProxyHops: config.API_TRUST_PROXY,
     log,
-    moneyOut: { db },
+    moneyOut: { db, idempotency: { leaseMs: config.IDEMPOTENCY_LEASE_MS, retentionS: config.IDEMPOTENCY_KEY_RETENTION_S } },
     // Ready = can serve its own requests. A checkout needs Postgres and the PSP only: workflows
     // start later through the outbox (Temporal down: the relay retries), the ledger reaches Kafka
     // from the worker, balance reads fall back to Postgres and rate limits to their Redis-down

@@ -7,13 +7,15 @@
  *   (scope `ops:read`) and `POST /api/v1/ops/ledger/adjustments` (scope `ops:write`, a reason is
  *   required; the adjustment is audited with the token's subject and becomes an ADJUSTMENT entry).
  */
+import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { z } from 'zod';
 import type { Database } from '../db/client';
 import { getPayout, listPayouts } from '../db/payouts';
 import { listMismatches, recordAdjustment } from '../db/settlement';
 import type { Authenticator, Principal } from './auth';
-import { jsonBody, requireJson, UUID_PATTERN } from './payments.routes';
+import { createIdempotency, type HttpOutcome, type IdempotentCommand, requestHash } from './idempotency';
+import { idempotencyKeyOf, jsonBody, requireJson, sendOutcome, UUID_PATTERN } from './payments.routes';
 import { Problem } from './problem';
 import type { RateLimits } from './rate-limit';
 
@@ -32,9 +34,10 @@ const adjustmentSchema = z
   .strict()
   .refine((b) => b.debitAccount !== b.creditAccount, { message: 'debitAccount and creditAccount must differ', path: ['creditAccount'] });
 
-export function moneyOutRouter(deps: { auth: Authenticator; db: Database; limits: RateLimits; bodyLimitBytes: number }): express.Router {
+export function moneyOutRouter(deps: { auth: Authenticator; db: Database; limits: RateLimits; bodyLimitBytes: number; idempotency: { leaseMs: number; retentionS: number } }): express.Router {
   const router = express.Router();
   const { auth, limits } = deps;
+  const idempotency = createIdempotency({ db: deps.db, ...deps.idempotency });
   const read = [limits.byIp('read'), auth.authenticate, limits.byClient('read')];
 
   const sellerPayouts = async (sellerId: string, res: express.Response) => {
@@ -71,14 +74,38 @@ export function moneyOutRouter(deps: { auth: Authenticator; db: Database; limits
   });
 
   router.post('/api/v1/ops/ledger/adjustments', limits.byIp('write'), auth.authenticate, limits.byClient('write'), auth.requireScope('ops:write'), requireJson, jsonBody(deps.bodyLimitBytes), async (req, res) => {
+    // A retried POST must not book a second adjustment: the key makes it replay the first answer.
+    const key = idempotencyKeyOf(req);
     const parsed = adjustmentSchema.safeParse(req.body);
     if (!parsed.success) {
       throw new Problem(400, 'invalid-request', 'Invalid request', 'The adjustment is not valid.', { errors: parsed.error.issues.map((i) => ({ pointer: `/${i.path.join('/')}`, detail: i.message })) });
     }
     const principal = res.locals.principal as Principal;
     const b = parsed.data;
-    const { adjustmentId } = await recordAdjustment(deps.db, { streamId: b.streamId, debitAccount: b.debitAccount, creditAccount: b.creditAccount, amountMinor: BigInt(b.amount.quantity), currency: b.amount.currency, reason: b.reason, actor: principal.subject, ...(b.mismatchId ? { mismatchId: b.mismatchId } : {}) });
-    res.status(201).json({ adjustmentId, journalEntryId: `ADJUSTMENT:${adjustmentId}`, ...b, actor: principal.subject });
+    const cmd: IdempotentCommand = {
+      principal: principal.subject,
+      key,
+      hash: requestHash({ operation: 'ledger-adjustment', body: b }),
+      // The adjustment's id, fixed by the first request: a retry after a crash books under the same id.
+      paymentId: randomUUID(),
+      locationOf: () => undefined,
+      onFailure: 'forget',
+    };
+    const outcome = await idempotency.run(cmd, async (adjustmentId): Promise<HttpOutcome> => {
+      const created: HttpOutcome = { status: 201, body: { adjustmentId, journalEntryId: `ADJUSTMENT:${adjustmentId}`, ...b, actor: principal.subject }, replayed: false };
+      const result = await recordAdjustment(
+        deps.db,
+        { streamId: b.streamId, debitAccount: b.debitAccount, creditAccount: b.creditAccount, amountMinor: BigInt(b.amount.quantity), currency: b.amount.currency, reason: b.reason, actor: principal.subject, ...(b.mismatchId ? { mismatchId: b.mismatchId } : {}) },
+        { id: adjustmentId, inTransaction: (tx) => idempotency.complete(tx, cmd, adjustmentId, created) },
+      );
+      if ('refused' in result) {
+        throw result.refused === 'mismatch-unknown'
+          ? new Problem(404, 'not-found', 'Mismatch not found', `No reconciliation mismatch has the id ${b.mismatchId}; nothing was booked.`)
+          : new Problem(409, 'mismatch-resolved', 'Mismatch already resolved', `Reconciliation mismatch ${b.mismatchId} is already resolved; nothing was booked.`);
+      }
+      return created;
+    });
+    sendOutcome(res, outcome);
   });
 
   return router;

@@ -277,16 +277,21 @@ export const openApiDocument = {
       post: {
         operationId: 'createLedgerAdjustment',
         summary: 'An explicit, audited ADJUSTMENT entry (operators, scope ops:write); resolves the mismatch it names',
+        description: 'Requires ops:write and an Idempotency-Key (same semantics as checkout: a retry with the same key and body replays the first answer with Idempotent-Replayed: true and books nothing more). A mismatch is resolved by one adjustment only.',
+        parameters: [{ name: 'Idempotency-Key', in: 'header', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } }],
         requestBody: {
           required: true,
           content: { 'application/json': { schema: { type: 'object', additionalProperties: false, required: ['streamId', 'debitAccount', 'creditAccount', 'amount', 'reason'], properties: { streamId: { $ref: '#/components/schemas/Id' }, debitAccount: { type: 'string' }, creditAccount: { type: 'string' }, amount: { $ref: '#/components/schemas/Money' }, reason: { type: 'string', minLength: 3, maxLength: 500 }, mismatchId: { type: 'string' } } } } },
         },
         responses: {
           '201': { description: 'Recorded; the entry ADJUSTMENT:{adjustmentId} is journaled by the stream moments later.', content: { 'application/json': { schema: { type: 'object', required: ['adjustmentId', 'journalEntryId', 'actor'], properties: { adjustmentId: { type: 'string', format: 'uuid' }, journalEntryId: { type: 'string' }, actor: { type: 'string' } } } } } },
-          '400': problemResponse('Invalid body (a reason is required; the accounts must differ).'),
+          '400': problemResponse('Invalid body (a reason is required; the accounts must differ), or a missing or malformed Idempotency-Key.'),
           '401': problemResponse('Missing or invalid bearer token.'),
           '403': problemResponse('The token lacks ops:write.'),
+          '404': problemResponse('mismatchId names no reconciliation mismatch; nothing was booked.'),
+          '409': problemResponse('The mismatch is already resolved (mismatch-resolved), or the same key is in flight; nothing was booked.'),
           '415': problemResponse('Not JSON.'),
+          '422': problemResponse('The Idempotency-Key was already used with a different request.'),
           '429': tooManyRequests,
         },
       },

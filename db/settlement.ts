@@ -174,15 +174,31 @@ export async function openMismatchCounts(db: Database): Promise<Record<string, n
 }
 
 export type AdjustmentRequest = { streamId: string; debitAccount: string; creditAccount: string; amountMinor: bigint; currency: string; reason: string; actor: string; mismatchId?: string };
+export type AdjustmentOutcome = { adjustmentId: string } | { refused: 'mismatch-unknown' | 'mismatch-resolved' };
 
 /**
  * An operator's ADJUSTMENT: the audit row and the ledger fact in one transaction (the entry is
  * `ADJUSTMENT:{id}`, journaled by the stream's ledger), and the mismatch it answers, if any, is
- * marked resolved. Never called automatically.
+ * marked resolved - refused when that mismatch is unknown or already resolved, so one mismatch is
+ * never adjusted twice. `inTransaction` runs last in the same transaction (the API records the
+ * idempotent response there). Never called automatically.
  */
-export async function recordAdjustment(db: Database, request: AdjustmentRequest): Promise<{ adjustmentId: string }> {
-  const id = randomUUID();
-  await db.transaction(async (tx) => {
+export async function recordAdjustment(
+  db: Database,
+  request: AdjustmentRequest,
+  options: { id?: string; inTransaction?: (tx: Executor, adjustmentId: string) => Promise<void> } = {},
+): Promise<AdjustmentOutcome> {
+  const id = options.id ?? randomUUID();
+  return db.transaction(async (tx): Promise<AdjustmentOutcome> => {
+    if (request.mismatchId) {
+      const [mismatch] = await tx
+        .select({ resolvedAt: reconciliationMismatches.resolvedAt })
+        .from(reconciliationMismatches)
+        .where(eq(reconciliationMismatches.id, BigInt(request.mismatchId)))
+        .for('update');
+      if (!mismatch) return { refused: 'mismatch-unknown' };
+      if (mismatch.resolvedAt !== null) return { refused: 'mismatch-resolved' };
+    }
     await tx.insert(ledgerAdjustments).values({ id, streamId: request.streamId, debitAccount: request.debitAccount, creditAccount: request.creditAccount, amountMinor: request.amountMinor, currency: request.currency, reason: request.reason, actor: request.actor, mismatchId: request.mismatchId ? BigInt(request.mismatchId) : null });
     await insertLedgerFacts(tx, [
       {
@@ -200,6 +216,7 @@ export async function recordAdjustment(db: Database, request: AdjustmentRequest)
     if (request.mismatchId) {
       await tx.update(reconciliationMismatches).set({ resolvedAt: sql`now()`, resolution: `ADJUSTMENT:${id} by ${request.actor}: ${request.reason}`.slice(0, 1000) }).where(eq(reconciliationMismatches.id, BigInt(request.mismatchId)));
     }
+    await options.inTransaction?.(tx, id);
+    return { adjustmentId: id };
   });
-  return { adjustmentId: id };
 }

@@ -55,13 +55,15 @@ describe('money out: settlement, reconciliation, payouts', () => {
     await pg.end();
   });
 
-  const call = async (method: string, path: string, payload?: unknown, options: { auth?: string } = {}) => {
+  /** `key`: the Idempotency-Key of a POST (a fresh one by default; null sends none). */
+  const call = async (method: string, path: string, payload?: unknown, options: { auth?: string; key?: string | null } = {}) => {
     const headers: Record<string, string> = { authorization: `Bearer ${options.auth ?? writer}` };
     if (payload !== undefined) headers['content-type'] = 'application/json';
-    if (method === 'POST') headers['idempotency-key'] = uniqueId('key');
+    const key = options.key === undefined ? uniqueId('key') : options.key;
+    if (method === 'POST' && key !== null) headers['idempotency-key'] = key;
     const res = await fetch(`${api()}${path}`, { method, headers, ...(payload !== undefined ? { body: JSON.stringify(payload) } : {}) });
     const text = await res.text();
-    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json };
+    return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Json, replayed: res.headers.get('idempotent-replayed') === 'true' };
   };
   /** One payment of one order for `sellerId`, captured; returns the order id. */
   const ourPayments: string[] = [];
@@ -180,7 +182,33 @@ describe('money out: settlement, reconciliation, payouts', () => {
     await journaled('the ADJUSTMENT entry', [adjusted.json.journalEntryId]);
     expect(await scalar('select actor as v from ledger_adjustments where id = $1', [adjusted.json.adjustmentId])).toBe('operator-alice');
     expect(await scalar('select resolution as v from reconciliation_mismatches where id = $1', [mismatchId])).toContain('operator-alice');
+    // The mismatch is resolved: a second adjustment for it is refused and books nothing.
+    const again = await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, reason: 'PSP over-settled by 1, again' }, { auth: operator });
+    expect(again.status).toBe(409);
+    expect(await scalar('select count(*)::int as v from ledger_adjustments where mismatch_id = $1', [mismatchId])).toBe(1);
     await setFaults({});
+  });
+
+  test('an adjustment is idempotent: a retried POST replays the first answer and books one entry; the key is required', async () => {
+    const stream = uniqueId('seller-adjust');
+    const body = { streamId: stream, debitAccount: 'PLATFORM_CASH', creditAccount: `MERCHANT_PAYABLE.${stream}`, amount: { quantity: 250, currency: 'EUR' }, reason: 'goodwill credit' };
+    const count = async () => Number(await scalar('select count(*)::int as v from ledger_adjustments where stream_id = $1', [stream]));
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', body, { auth: operator, key: null })).status).toBe(400);
+    const key = uniqueId('adjust-key');
+    const first = await call('POST', '/api/v1/ops/ledger/adjustments', body, { auth: operator, key });
+    expect(first.status).toBe(201);
+    const retried = await call('POST', '/api/v1/ops/ledger/adjustments', body, { auth: operator, key });
+    expect(retried.status).toBe(201);
+    expect(retried.replayed).toBe(true);
+    expect(retried.json.adjustmentId).toBe(first.json.adjustmentId);
+    // The same key with another amount is another request: refused, nothing booked.
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, amount: { quantity: 999, currency: 'EUR' } }, { auth: operator, key })).status).toBe(422);
+    expect(await count()).toBe(1);
+    await journaled('the one ADJUSTMENT entry', [first.json.journalEntryId]);
+    expect(await scalar('select count(*)::int as v from journal_entries where seller_id = $1', [stream])).toBe(1);
+    // An unknown mismatch id: 404, nothing booked.
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, mismatchId: '999999999' }, { auth: operator })).status).toBe(404);
+    expect(await count()).toBe(1);
   });
 
   const runPayout = (sellerId: string, returnWatchS = 0) =>
