@@ -39,6 +39,9 @@ export async function importSettlementReport(db: Database, report: SettlementRep
 
     const captureIds = report.items.filter((i) => i.kind === 'CAPTURE').map((i) => i.captureId);
     const refundIds = report.items.filter((i) => i.kind === 'REFUND' && i.refundId).map((i) => i.refundId!);
+    // FOR UPDATE also waits for a refund of these orders still in flight (its insert holds the order
+    // row through its foreign key): a seller's first settlement, which creates the payout account
+    // row a refund and a payout reservation lock, is thereby serialised with such a refund.
     const orders = captureIds.length === 0 ? [] : await tx.select().from(paymentOrders).where(inArray(paymentOrders.pspCaptureId, captureIds)).for('update');
     const ourRefunds = refundIds.length === 0 ? [] : await tx.select().from(refunds).where(inArray(refunds.pspRefundId, refundIds)).for('update');
     const orderByCapture = new Map(orders.map((o) => [o.pspCaptureId!, o]));

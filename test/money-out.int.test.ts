@@ -327,6 +327,54 @@ describe('money out: settlement, reconciliation, payouts', () => {
     }
   });
 
+  test("a seller's first settlement waits for a refund in flight: the first payout counts it", async () => {
+    // A new seller has no payout account row (the lock a refund and a reservation share) until its
+    // first settlement. A refund in flight at that moment is still serialised with the payout: the
+    // settlement locks the order rows it settles (FOR UPDATE), which waits for the refund's insert
+    // (its foreign key holds the order row), and refunds of orders not yet settled do not count
+    // in `available` at all.
+    const seller = uniqueId('new-seller');
+    const order = await capturedOrder(seller, 10_000); // owes 9 750
+    await pastLag();
+    expect(await scalar('select count(*)::text as v from payout_accounts where seller_id = $1', [seller])).toBe('0');
+    const refunder = new Client({ connectionString: testConfig().DATABASE_URL });
+    await refunder.connect();
+    let refundId: string | undefined;
+    try {
+      // The refund's insert (what the API does), its transaction left open for a moment.
+      await refunder.query('begin');
+      refundId = (
+        await refunder.query<{ id: string }>(
+          `insert into refunds (id, payment_id, payment_order_id, seller_id, amount_minor, currency, status, workflow_started_at)
+           values (gen_random_uuid(), $1, $2, $3, 6000, 'EUR', 'REFUND_REQUESTED', now()) returning id`,
+          [order.paymentId, order.paymentOrderId, seller],
+        )
+      ).rows[0]!.id;
+      // Had the settlement not waited for the refund, it would commit now, and a reservation made
+      // before the refund commits would not count it.
+      const settling = settle();
+      const first = await Promise.race([settling.then(() => 'settled' as const), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 8_000))]);
+      const reserve = () => reservePayouts(dbHandle.db, { sellerId: seller, period: uniqueId('first-period'), minMinor: 1n });
+      let reserved: Awaited<ReturnType<typeof reserve>>[number] | undefined;
+      if (first === 'settled') {
+        [reserved] = await reserve();
+        await refunder.query('commit');
+      } else {
+        await refunder.query('commit');
+        await settling;
+        [reserved] = await reserve();
+      }
+      // 9 750 settled - 6 000 in flight (counted whole) = 3 750, never 9 750.
+      expect({ first, amount: reserved?.amountMinor }).toEqual({ first: 'waiting', amount: '3750' });
+      await pg.query(`update payouts set status = 'FAILED', failure_code = 'test' where id = $1`, [reserved!.payoutId]);
+    } finally {
+      await refunder.query('rollback').catch(() => undefined);
+      await refunder.end();
+      // The refund was simulated in SQL (no workflow, no reservation on the order): remove it.
+      if (refundId) await pg.query('delete from refunds where id = $1', [refundId]);
+    }
+  });
+
   test('one payout per seller and period: a second reservation of the period (a retry, a restarted worker) returns the first; Schedules are ensured idempotently', async () => {
     const seller = uniqueId('period-seller');
     await capturedOrder(seller, 4_000); // owes 3 900
