@@ -29,14 +29,35 @@ async function recordMismatch(tx: Executor, m: { kind: MismatchKind; subjectId: 
 /** The PSP's contracted fee model: a settled capture whose fee differs is a `fee-mismatch`. */
 export type FeeModel = { feeBps: number; feeFixedMinor: bigint };
 
-export async function importSettlementReport(db: Database, report: SettlementReportDto, feeModel?: FeeModel): Promise<ImportResult> {
-  return db.transaction(async (tx) => {
-    await tx
-      .insert(settlementImports)
-      .values({ reportDate: report.date, itemCount: report.items.length, totals: report.totals })
-      .onConflictDoUpdate({ target: settlementImports.reportDate, set: { itemCount: report.items.length, totals: report.totals, lastImportedAt: sql`now()` } });
-    if (report.items.length === 0) return { date: report.date, items: 0, newItems: 0, settled: 0, mismatches: 0, sellers: [] };
+/** Items of a report imported per transaction: bounded statements (parameters, SQL size) for a day of any size. */
+export const SETTLEMENT_IMPORT_CHUNK = 500;
 
+/**
+ * Imports a day's report, `SETTLEMENT_IMPORT_CHUNK` items per transaction. Each chunk records its
+ * items and what they mean (SETTLEMENT facts, settled marks, mismatches) together, so an import
+ * cut off between chunks is finished by the next one: items already recorded are skipped.
+ */
+export async function importSettlementReport(db: Database, report: SettlementReportDto, feeModel?: FeeModel): Promise<ImportResult> {
+  await db
+    .insert(settlementImports)
+    .values({ reportDate: report.date, itemCount: report.items.length, totals: report.totals })
+    .onConflictDoUpdate({ target: settlementImports.reportDate, set: { itemCount: report.items.length, totals: report.totals, lastImportedAt: sql`now()` } });
+  const result: ImportResult = { date: report.date, items: report.items.length, newItems: 0, settled: 0, mismatches: 0, sellers: [] };
+  const sellers = new Set<string>();
+  for (let i = 0; i < report.items.length; i += SETTLEMENT_IMPORT_CHUNK) {
+    const chunk = await importSettlementItems(db, report.date, report.items.slice(i, i + SETTLEMENT_IMPORT_CHUNK), feeModel);
+    result.newItems += chunk.newItems;
+    result.settled += chunk.settled;
+    result.mismatches += chunk.mismatches;
+    for (const s of chunk.sellers) sellers.add(s);
+  }
+  result.sellers = [...sellers];
+  return result;
+}
+
+async function importSettlementItems(db: Database, reportDate: string, items: SettlementReportDto['items'], feeModel?: FeeModel): Promise<Omit<ImportResult, 'date' | 'items'>> {
+  const report = { date: reportDate, items };
+  return db.transaction(async (tx) => {
     const captureIds = report.items.filter((i) => i.kind === 'CAPTURE').map((i) => i.captureId);
     const refundIds = report.items.filter((i) => i.kind === 'REFUND' && i.refundId).map((i) => i.refundId!);
     // FOR UPDATE also waits for a refund of these orders still in flight (its insert holds the order
@@ -125,7 +146,7 @@ export async function importSettlementReport(db: Database, report: SettlementRep
       sellers.add(ours.sellerId);
       settled++;
     }
-    return { date: report.date, items: report.items.length, newItems: fresh.size, settled, mismatches, sellers: [...sellers] };
+    return { newItems: fresh.size, settled, mismatches, sellers: [...sellers] };
   });
 }
 
