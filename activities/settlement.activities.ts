@@ -5,9 +5,14 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Database } from '../db/client';
-import { detectUnsettled, importSettlementReport, type FeeModel, type ImportResult } from '../db/settlement';
+import { detectUnsettled, importSettlementReport, sellersWithoutPayoutSchedule, type FeeModel, type ImportResult } from '../db/settlement';
 
-export type { ImportResult };
+/**
+ * What an imported day returns to the workflow: counts only (a day may settle for thousands of
+ * sellers; their ids stay in the activity, which wakes their ledgers and ensures their payout
+ * Schedules).
+ */
+export type ImportDaySummary = Omit<ImportResult, 'sellers'> & { sellers: number };
 import type { MoneyOutClient } from '../psp/money-out.client';
 import { PspUnavailableError } from '../psp/psp.port';
 
@@ -23,7 +28,7 @@ export type SettlementActivityDeps = {
 
 export function createSettlementActivities(deps: SettlementActivityDeps) {
   return {
-    async importSettlementDay(date: string): Promise<ImportResult> {
+    async importSettlementDay(date: string): Promise<ImportDaySummary> {
       let report;
       try {
         report = await deps.moneyOut.settlementReport(date);
@@ -32,11 +37,11 @@ export function createSettlementActivities(deps: SettlementActivityDeps) {
         throw ApplicationFailure.create({ type: 'SettlementReportInvalid', message: (err as Error).message, nonRetryable: true });
       }
       const result = await importSettlementReport(deps.db, report, deps.feeModel);
-      for (const sellerId of result.sellers) {
-        await deps.wakeLedger(sellerId);
-        await deps.ensurePayoutSchedule(sellerId);
-      }
-      return result;
+      for (const sellerId of result.sellers) await deps.wakeLedger(sellerId);
+      // A seller's payout Schedule is created once (ensureAllPayoutSchedules brings back one an
+      // operator deleted, at worker start): skip sellers that already have theirs.
+      for (const sellerId of await sellersWithoutPayoutSchedule(deps.db, result.sellers)) await deps.ensurePayoutSchedule(sellerId);
+      return { ...result, sellers: result.sellers.length };
     },
     async detectUnsettledSettlements(input: { olderThanS: number }): Promise<number> {
       return detectUnsettled(deps.db, { olderThanS: input.olderThanS, limit: 10_000 });

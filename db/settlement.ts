@@ -150,6 +150,19 @@ async function importSettlementItems(db: Database, reportDate: string, items: Se
   });
 }
 
+/** Of `sellerIds`, those with a payout account whose payout Schedule has not been created yet. */
+export async function sellersWithoutPayoutSchedule(db: Database, sellerIds: string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (let i = 0; i < sellerIds.length; i += SETTLEMENT_IMPORT_CHUNK) {
+    const rows = await db
+      .selectDistinct({ sellerId: payoutAccounts.sellerId })
+      .from(payoutAccounts)
+      .where(and(inArray(payoutAccounts.sellerId, sellerIds.slice(i, i + SETTLEMENT_IMPORT_CHUNK)), isNull(payoutAccounts.scheduleCreatedAt)));
+    for (const r of rows) out.add(r.sellerId);
+  }
+  return [...out];
+}
+
 /** Captures and refunds we hold as done that the PSP has not settled `olderThanS` after. */
 export async function detectUnsettled(db: Database, options: { olderThanS: number; limit: number }): Promise<number> {
   const { rows } = await db.execute<{ n: number }>(sql`

@@ -46,6 +46,11 @@ test('the committed histories cover each workflow type and path', () => {
     'payment-order-v2-unknown-lookup-failing-retried.json',
     'payment-order-v2-window-closed-voided-run-2.json',
     'payment-order-v2-window-closed-voided.json',
+    // Money out: paid, failed at the rail, paid then returned, nothing available; a settlement import.
+    'payout-failed.json',
+    'payout-nothing-available.json',
+    'payout-paid.json',
+    'payout-returned.json',
     // Refunds: refunded; unknown -> lookup -> refunded; rejected -> failed.
     'refund-refunded.json',
     'refund-rejected-failed.json',
@@ -56,6 +61,7 @@ test('the committed histories cover each workflow type and path', () => {
     'seller-ledger-v1-handover.json',
     'seller-ledger-v2-facts-in-postgres-run-2.json',
     'seller-ledger-v2-facts-in-postgres.json',
+    'settlement-imported.json',
   ]);
 });
 

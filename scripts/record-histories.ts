@@ -7,6 +7,10 @@
  *
  *   scripts/stack up && node --import tsx scripts/record-histories.ts [--only name,...]
  *
+ * The money-out paths (settlement-imported, then the payout-* ones, in that order) need the PSP
+ * to settle and return payouts within seconds:
+ *   scripts/stack stop psp && PSP_SETTLEMENT_LAG_S=3 PSP_PAYOUT_RETURN_DELAY_S=3 scripts/stack start psp
+ *
  * The previous release's paths run on its own code (test/v1-workflows, the release's workflows
  * verbatim), the current ones on workflows/.
  */
@@ -33,11 +37,14 @@ import { insertLedgerFacts } from '../db/ledger-facts';
 import { paymentOrders, refunds } from '../db/schema';
 import { createKafka, createLazyProducer } from '../kafka/client';
 import { createHttpPsp } from '../psp/http-psp.adapter';
+import { moneyOutActivities } from '../temporal/worker';
 import { seedAuthorizedPayment } from '../test/fixtures';
 import { ALL_SEARCH_ATTRIBUTES, CAPTURE_BOUNDED_BY_AUTHORIZATION, LEDGER_FACTS_IN_POSTGRES, cancelPaymentOrderSignal, ledgerFactsSignal, ledgerWakeSignal, refundWorkflowId, type RefundInput, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
 
 const ROOT = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The settlement lag and payout return delay the money-out recordings expect of the stack's PSP. */
+const MONEY_OUT_LAG_S = 3;
 
 /** `run` returns the workflow to export, or undefined when another version's step exports it. */
 type Recording = { name: string; version: 'v1' | 'current'; run: (ctx: Context) => Promise<WorkflowHandle | undefined> };
@@ -45,6 +52,8 @@ type Context = {
   client: Client;
   taskQueue: string;
   seed: (token: string) => Promise<PaymentOrderInput>;
+  /** An authorized payment of one order for `sellerId`. */
+  seedFor: (sellerId: string, token: string) => Promise<PaymentOrderInput>;
   ledgerSettings: SellerLedgerSettings;
   db: ReturnType<typeof createDb>['db'];
   tag: string;
@@ -64,6 +73,11 @@ const fact = (sellerId: string): LedgerFactPayload => ({
 
 const startOrder = (ctx: Context, input: PaymentOrderInput) =>
   ctx.client.workflow.start('paymentOrderWorkflow', { taskQueue: ctx.taskQueue, workflowId: paymentOrderWorkflowId(input.paymentOrderId), args: [input] });
+
+/** Money out: sellers of the settlement and payout recordings (a paid, a failing and a returned payout). */
+const moneyOutSellers = (ctx: Context) => ({ paid: `history-payout-${ctx.tag}`, failed: `seller-payout-fail-history-${ctx.tag}`, returned: `seller-payout-return-history-${ctx.tag}` });
+const payoutRun = (ctx: Context, sellerId: string, returnWatchS: number) =>
+  ctx.client.workflow.start('payoutWorkflow', { taskQueue: ctx.taskQueue, workflowId: `payout-history:${sellerId}`, args: [{ sellerId, minMinor: '1', returnWatchS, returnPollS: 1 }] });
 
 const upgradeSeller = (ctx: Context) => `history-upgrade-${ctx.tag}`;
 /** Where the v1 step leaves the order id for the current step (another process). */
@@ -238,6 +252,40 @@ const RECORDINGS: Recording[] = [
       return ctx.client.workflow.getHandle(sellerLedgerWorkflowId(sellerId), firstRunId);
     },
   },
+  {
+    // Money out (needs the PSP with a short PSP_SETTLEMENT_LAG_S, see main): three sellers'
+    // captures settled by one import; the payout recordings below pay them out.
+    name: 'settlement-imported',
+    version: 'current',
+    run: async (ctx) => {
+      for (const sellerId of Object.values(moneyOutSellers(ctx))) await (await startOrder(ctx, await ctx.seedFor(sellerId, 'tok_visa'))).result();
+      await sleep(MONEY_OUT_LAG_S * 1_000 + 1_500);
+      return ctx.client.workflow.start('settlementWorkflow', { taskQueue: ctx.taskQueue, workflowId: `settlement-history-${ctx.tag}`, args: [{ lookbackDays: 1, unsettledAfterS: 3_600 }] });
+    },
+  },
+  {
+    name: 'payout-paid',
+    version: 'current',
+    run: (ctx) => payoutRun(ctx, moneyOutSellers(ctx).paid, 0),
+  },
+  {
+    // The rail refuses sellers named seller-payout-fail*.
+    name: 'payout-failed',
+    version: 'current',
+    run: (ctx) => payoutRun(ctx, moneyOutSellers(ctx).failed, 0),
+  },
+  {
+    // The rail pays sellers named seller-payout-return*, then returns the payout after PSP_PAYOUT_RETURN_DELAY_S.
+    name: 'payout-returned',
+    version: 'current',
+    run: (ctx) => payoutRun(ctx, moneyOutSellers(ctx).returned, MONEY_OUT_LAG_S * 4),
+  },
+  {
+    // A seller with nothing settled: the run reserves nothing.
+    name: 'payout-nothing-available',
+    version: 'current',
+    run: (ctx) => payoutRun(ctx, `history-payout-empty-${ctx.tag}`, 0),
+  },
 ];
 
 async function main(): Promise<void> {
@@ -280,12 +328,14 @@ async function main(): Promise<void> {
     ...createLedgerActivities({ db, producer, topic: config.LEDGER_TOPIC }),
     ...createLedgerVerificationActivities({ db, graceMs: 60_000 }),
     ...createRefundActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
+    ...moneyOutActivities(config, client, { db, pool }, (sellerId) => ledgerSignal.wakeLedger(sellerId)),
   };
-  const seed = async (token: string): Promise<PaymentOrderInput> => {
-    const [order] = await seedAuthorizedPayment(db, config.PSP_BASE_URL, { token, sellers: [{ sellerId: `history-${tag}`, amountMinor: 2_345n }] });
+  const seedFor = async (sellerId: string, token: string): Promise<PaymentOrderInput> => {
+    const [order] = await seedAuthorizedPayment(db, config.PSP_BASE_URL, { token, sellers: [{ sellerId, amountMinor: 2_345n }] });
     return { ...order!, amountMinor: order!.amountMinor.toString(), backoff: { baseMs: 100, capMs: 400 }, commissionBps: 0, authExpiresAt: order!.authExpiresAt, captureSafetyMarginMs: 0, captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION };
   };
-  const ctx: Context = { client, taskQueue, seed, ledgerSettings, db, tag, afterStop: [] };
+  const seed = (token: string) => seedFor(`history-${tag}`, token);
+  const ctx: Context = { client, taskQueue, seed, seedFor, ledgerSettings, db, tag, afterStop: [] };
   try {
     for (const version of [values.version]) {
       const recordings = RECORDINGS.filter((r) => r.version === version && (!only || only.includes(r.name)));
@@ -296,7 +346,7 @@ async function main(): Promise<void> {
         for (const recording of recordings) {
           const handle = await recording.run(ctx);
           if (handle === undefined) continue;
-          if (recording.name.startsWith('payment-order') || recording.name.startsWith('refund')) await ctx.client.workflow.getHandle(handle.workflowId).result();
+          if (/^(payment-order|refund|settlement|payout)/.test(recording.name)) await ctx.client.workflow.getHandle(handle.workflowId).result();
           else if (recording.name.includes('handover')) await sleep(1_000);
           else await sleep(2_000);
           // Every run of the workflow id, oldest first: a run that continued as new and the run

@@ -6,7 +6,7 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { createSettlementActivities } from '../activities/settlement.activities';
-import type { ImportResult } from '../activities/settlement.activities';
+import type { ImportDaySummary } from '../activities/settlement.activities';
 
 const settlement = proxyActivities<ReturnType<typeof createSettlementActivities>>({
   startToCloseTimeout: '5m',
@@ -14,12 +14,12 @@ const settlement = proxyActivities<ReturnType<typeof createSettlementActivities>
 });
 
 export type SettlementInput = { lookbackDays: number; unsettledAfterS: number };
-export type SettlementSummary = { days: ImportResult[]; unsettled: number };
+export type SettlementSummary = { days: ImportDaySummary[]; unsettled: number };
 
 const DAY_MS = 86_400_000;
 
 export async function settlementWorkflow(input: SettlementInput): Promise<SettlementSummary> {
-  const days: ImportResult[] = [];
+  const days: ImportDaySummary[] = [];
   const today = Date.now(); // workflow time: deterministic on replay
   for (let back = Math.max(0, Math.min(input.lookbackDays, 30)); back >= 0; back--) {
     const date = new Date(today - back * DAY_MS).toISOString().slice(0, 10);
