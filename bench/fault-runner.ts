@@ -9,7 +9,8 @@
  *    the PSP, and REFUNDED here ⇔ refunded in the PSP's refund log;
  *  - ledger verify passes for those payments;
  *  - every touched seller's balance (API) equals the sum of its postings;
- *  - the DLQ received nothing.
+ *  - the DLQ received nothing;
+ *  - faults with money paths of their own add them (payout-worker-kill: the payout rail's log).
  *
  *   scripts/stack up all && npm run -s faults -- [--only worker-kill,postgres-restart] [--rate 8] [--seconds 20]
  *     [--kafka-down-s 60] [--psp-outage-s 120] [--redis-readonly-s 30]
@@ -31,6 +32,7 @@ import { verifyLedger } from '../db/ledger-verification';
 import { connectTemporalClient } from '../temporal/client';
 import { sellerLedgerWorkflowId } from '../workflows/contracts';
 import { benchBearer, checkoutBody, compareRefundsWithPsp, compareWithPsp, sellerBalance, settlement, startRefunder } from './api-client';
+import { payoutKillRun } from './payout-faults';
 import { setPspScenario } from './psp-scenario';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -65,7 +67,9 @@ const unusedPort = () =>
 
 type FaultContext = { config: ReturnType<typeof loadConfigOrExit>; kafkaDownS: number; pspOutageS: number; redisReadonlyS: number; sellers: string[] };
 /** `sellers`: how many distinct sellers the load spreads over (1 = one hot seller). */
-type Fault = { name: string; sellers?: number; inject: (ctx: FaultContext) => Promise<void> };
+/** A fault may check money paths of its own (`inject` returns them): added to the row's columns. */
+type ExtraChecks = { lost: number; doubled: number; ledgerOk: boolean; note: string };
+type Fault = { name: string; sellers?: number; inject: (ctx: FaultContext) => Promise<void | ExtraChecks> };
 
 const FAULTS: Fault[] = [
   {
@@ -182,6 +186,17 @@ const FAULTS: Fault[] = [
     sellers: 1,
     inject: ({ kafkaDownS }) => restart('kafka', kafkaDownS * 1_000),
   },
+  {
+    // Payout runs of 10 sellers with settled money, the worker SIGKILLed once a third has paid
+    // (bench/payout-faults.ts): compared with the payout rail's own log - 0 double payouts, every
+    // seller paid exactly its available amount once. The PSP is restarted with a 5 s settlement lag
+    // for the row (its state file keeps the logs) and with its usual settings after.
+    name: 'payout-worker-kill',
+    inject: async ({ config }) => {
+      const r = await payoutKillRun({ config, sellers: 10, killAfterMs: 20_000, lagS: 5, restartPsp: true });
+      return { lost: r.lost, doubled: r.doublePayouts, ledgerOk: r.ledgerVerify === 'ok', note: `payouts: ${r.railPayouts} on the rail, ${r.ourPayouts} ours, killed with ${r.killedWithPaid}/${r.sellers} paid` };
+    },
+  },
 ];
 
 async function main(): Promise<void> {
@@ -269,7 +284,8 @@ async function main(): Promise<void> {
     })();
     await sleep(3_000);
     const faultStart = Date.now();
-    await fault.inject({ config, kafkaDownS, pspOutageS, redisReadonlyS, sellers });
+    const extra = (await fault.inject({ config, kafkaDownS, pspOutageS, redisReadonlyS, sellers })) ?? undefined;
+    if (extra) console.log(`   ${extra.note}`);
     const faultEnd = Date.now();
     await load;
     const ids = [...new Set(accepted)];
@@ -316,11 +332,11 @@ async function main(): Promise<void> {
       accepted: ids.length,
       'refused (no 202)': refused,
       refunds: `${pspRefunds.refunded}/${pspRefunds.refunds}`,
-      lost: open,
-      doubled: psp.doubled + pspRefunds.doubled,
+      lost: open + (extra?.lost ?? 0),
+      doubled: psp.doubled + pspRefunds.doubled + (extra?.doubled ?? 0),
       'DB≠PSP': psp.disagreements + psp.captureIdMismatches + pspRefunds.disagreements,
       'failed (retryable)': psp.failedRetryable,
-      'ledger verify': report.ok ? 'ok' : 'FAILED',
+      'ledger verify': report.ok && (extra?.ledgerOk ?? true) ? 'ok' : 'FAILED',
       'balance mismatches': balanceMismatches,
       'DLQ +': Number.isNaN(dlqAfter - dlqBefore) ? '?' : dlqAfter - dlqBefore,
       'recovered after s': open === 0 ? recoveredS : `>${settleS}`,

@@ -24,12 +24,34 @@ import { connectTemporalClient } from '../temporal/client';
 const ROOT = path.resolve(__dirname, '..');
 const DATA_DIR = process.env.PAYORCH_DATA_DIR ?? path.join(ROOT, '.data');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const stack = (...args: string[]) => execFileSync(path.join(ROOT, 'scripts/stack'), args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000 }).toString();
+const stack = (command: string, component: string, env: Record<string, string> = {}) => execFileSync(path.join(ROOT, 'scripts/stack'), [command, component], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 180_000, env: { ...process.env, ...env } }).toString();
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sellers: { type: 'string', default: '20' }, 'kill-after-ms': { type: 'string', default: '20000' }, 'lag-s': { type: 'string', default: '5' } } });
-  const n = Math.min(200, Number(values.sellers));
-  const config = loadConfigOrExit();
+export type PayoutKillResult = { sellers: number; railPayouts: number; ourPayouts: number; doublePayouts: number; lost: number; lostSellers: string[]; ledgerVerify: 'ok' | string[]; killedWithPaid: number; killedWithReserved: number };
+
+/**
+ * The scenario, also a row of the fault runner (bench/fault-runner.ts, `payout-worker-kill`).
+ * `restartPsp`: restart the stack's PSP with a settlement lag of `lagS` first and with its usual
+ * settings after (its state file keeps every log across the restart).
+ */
+export async function payoutKillRun(options: { config: ReturnType<typeof loadConfigOrExit>; sellers: number; killAfterMs: number; lagS: number; restartPsp?: boolean }): Promise<PayoutKillResult> {
+  const { config } = options;
+  const n = Math.min(200, options.sellers);
+  const values = { 'kill-after-ms': String(options.killAfterMs), 'lag-s': String(options.lagS) };
+  if (options.restartPsp) {
+    stack('stop', 'psp');
+    stack('start', 'psp', { PSP_SETTLEMENT_LAG_S: String(options.lagS) });
+  }
+  try {
+    return await scenario(config, n, values);
+  } finally {
+    if (options.restartPsp) {
+      stack('stop', 'psp');
+      stack('start', 'psp');
+    }
+  }
+}
+
+async function scenario(config: ReturnType<typeof loadConfigOrExit>, n: number, values: { 'kill-after-ms': string; 'lag-s': string }): Promise<PayoutKillResult> {
   const jwt = await signDevToken({ secret: config.AUTH_DEV_SECRET!, issuer: config.AUTH_ISSUER, audience: config.AUTH_AUDIENCE, subject: 'payout-faults', scope: 'payments:write payments:read', ttlSeconds: 900 });
   const headers = { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' };
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 2, applicationName: 'payout-faults' });
@@ -82,13 +104,21 @@ async function main(): Promise<void> {
   });
   await sleep(2_000); // the PAYOUT facts are journaled by the sellers' ledgers
   const report = await verifyLedger(db, { graceMs: 0 });
-  console.log(JSON.stringify({ sellers: n, railPayouts: rail.length, ourPayouts: ours.length, doublePayouts: doubles, lost: lost.length, lostSellers: lost.slice(0, 5), ledgerVerify: report.ok ? 'ok' : report.checks.filter((c) => c.violations > 0).map((c) => c.name) }, null, 2));
   await pool.end();
   await temporal.connection.close();
-  process.exitCode = doubles === 0 && lost.length === 0 && report.ok ? 0 : 1;
+  return { sellers: n, railPayouts: rail.length, ourPayouts: ours.length, doublePayouts: doubles, lost: lost.length, lostSellers: lost.slice(0, 5), ledgerVerify: report.ok ? 'ok' : report.checks.filter((c) => c.violations > 0).map((c) => c.name), killedWithPaid: paidWhenKilled, killedWithReserved: reservedWhenKilled };
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`payout-faults: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { sellers: { type: 'string', default: '20' }, 'kill-after-ms': { type: 'string', default: '20000' }, 'lag-s': { type: 'string', default: '5' } } });
+  const result = await payoutKillRun({ config: loadConfigOrExit(), sellers: Number(values.sellers), killAfterMs: Number(values['kill-after-ms']), lagS: Number(values['lag-s']) });
+  console.log(JSON.stringify(result, null, 2));
+  process.exitCode = result.doublePayouts === 0 && result.lost === 0 && result.ledgerVerify === 'ok' ? 0 : 1;
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`payout-faults: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
