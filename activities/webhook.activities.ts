@@ -15,7 +15,7 @@ import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { merchantEvents, webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from '../db/schema';
 import { equalJitterDelayMs } from '../domain/backoff';
-import { SIGNATURE_HEADER } from '../domain/webhooks';
+import { SIGNATURE_HEADER, WEBHOOK_ENDPOINT_DISABLED_ERROR } from '../domain/webhooks';
 import { webhookAttempts, webhookDeliveriesFinal, webhookAttemptDuration } from '../observability/webhook-metrics';
 import { signWebhookPayload } from '../webhooks/signature';
 import type { WebhookSender, WebhookSendResult } from '../webhooks/http-sender';
@@ -117,7 +117,7 @@ export function createWebhookActivities(deps: { db: Database; send: WebhookSende
       await tx.update(webhookEndpoints).set({ status: 'DISABLED', disabledReason: reason, updatedAt: sql`now()` }).where(eq(webhookEndpoints.id, endpointId));
       const failed = await tx
         .update(webhookDeliveries)
-        .set({ status: 'FAILED', lastError: 'endpoint disabled', updatedAt: sql`now()` })
+        .set({ status: 'FAILED', lastError: WEBHOOK_ENDPOINT_DISABLED_ERROR, updatedAt: sql`now()` })
         .where(and(eq(webhookDeliveries.endpointId, endpointId), eq(webhookDeliveries.status, 'PENDING')))
         .returning({ id: webhookDeliveries.id });
       webhookDeliveriesFinal.inc({ status: 'FAILED' }, failed.length);

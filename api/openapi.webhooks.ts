@@ -47,6 +47,20 @@ export const webhookPaths = {
       responses: { '200': { description: 'Rotated.', content: json('WebhookEndpointWithSecret') }, '404': notFound, ...common },
     },
   },
+  '/api/v1/webhook-endpoints/{endpointId}/enable': {
+    post: {
+      operationId: 'enableWebhookEndpoint',
+      summary: 'Re-enables a disabled endpoint and delivers what it missed',
+      description:
+        'The deliveries failed when the endpoint was disabled are sent again (new deliveries referring to them, same event ids), and the events of its types produced while it was disabled are delivered; redelivering counts them. Enabling an enabled endpoint changes nothing (redelivering 0).',
+      parameters: [endpointId],
+      responses: {
+        '200': { description: 'Enabled.', content: { 'application/json': { schema: { allOf: [{ $ref: '#/components/schemas/WebhookEndpoint' }, { type: 'object', required: ['redelivering'], properties: { redelivering: { type: 'integer', minimum: 0 } } }] } } } },
+        '404': notFound,
+        ...common,
+      },
+    },
+  },
   '/api/v1/webhook-endpoints/{endpointId}/deliveries': {
     get: {
       operationId: 'listWebhookDeliveries',

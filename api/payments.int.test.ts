@@ -336,6 +336,7 @@ describe('POST /api/v1/payments and GET /api/v1/payments/{id}', () => {
       '/api/v1/webhook-endpoints/{endpointId}/deliveries',
       '/api/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}',
       '/api/v1/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/resend',
+      '/api/v1/webhook-endpoints/{endpointId}/enable',
       '/api/v1/webhook-endpoints/{endpointId}/rotate-secret',
       '/healthz',
       '/metrics',

@@ -173,6 +173,43 @@ describe('merchant webhooks', () => {
     expect((await call('POST', `/api/v1/webhook-endpoints/${endpoint.id}/deliveries/${delivered.deliveryId}/resend`, (await seller()).auth)).status).toBe(404);
   });
 
+  test('enable: a disabled endpoint is enabled again and gets what it missed (failed at disablement and produced while disabled), signed; enabling twice changes nothing', async () => {
+    const s = await seller();
+    const endpoint = await register(s.auth, '/re-enabled');
+    await checkout(s.sellerId);
+    await arrivals('/re-enabled', 1);
+    const delivered = await waitFor('DELIVERED', async () => (await call('GET', `/api/v1/webhook-endpoints/${endpoint.id}/deliveries?status=DELIVERED`, s.auth)).json.deliveries[0] as Json | undefined);
+    // Disabled as the delivery activity does after days of failures: pending deliveries FAILED.
+    const { pool } = createDb({ url: testConfig().DATABASE_URL, poolMax: 1, applicationName: 'webhooks-enable-test' });
+    try {
+      await pool.query(`update webhook_endpoints set status = 'DISABLED', disabled_reason = 'every delivery failed for more than 259200 s (test)', failing_since = now() - interval '3 days' where id = $1`, [endpoint.id]);
+      await pool.query(`insert into webhook_deliveries (id, endpoint_id, event_id, resend_of, status, last_error) values (gen_random_uuid(), $1, $2, $3, 'FAILED', 'endpoint disabled')`, [endpoint.id, delivered.eventId, delivered.deliveryId]);
+    } finally {
+      await pool.end();
+    }
+    // While disabled: a capture produces an event the relay does not send here.
+    const missedOrder = await checkout(s.sellerId, 2_000);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(receiver.on('/re-enabled')).toHaveLength(1);
+    expect((await call('GET', `/api/v1/webhook-endpoints/${endpoint.id}`, s.auth)).json).toMatchObject({ status: 'DISABLED', disabledReason: expect.stringContaining('failed') });
+    // Another seller cannot enable it; an unknown id is 404.
+    expect((await call('POST', `/api/v1/webhook-endpoints/${endpoint.id}/enable`, (await seller()).auth)).status).toBe(404);
+    expect((await call('POST', '/api/v1/webhook-endpoints/00000000-0000-4000-8000-000000000000/enable', s.auth)).status).toBe(404);
+
+    const enabled = await call('POST', `/api/v1/webhook-endpoints/${endpoint.id}/enable`, s.auth);
+    expect(enabled.status).toBe(200);
+    expect(enabled.json).toMatchObject({ id: endpoint.id, status: 'ENABLED', disabledReason: null, failingSince: null, redelivering: 2 });
+    const hooks = await arrivals('/re-enabled', 3);
+    const events = hooks.slice(1).map(eventOf);
+    expect(events.map((e) => e.id)).toContain(delivered.eventId);
+    expect(events.find((e) => e.id !== delivered.eventId)).toMatchObject({ type: 'payment_order.captured', data: { paymentOrderId: missedOrder } });
+    for (const h of hooks) expect(verifyWebhookSignature({ payload: h.body, header: h.headers['payorch-signature'] as string, secret: endpoint.secret }).ok).toBe(true);
+    const again = await call('POST', `/api/v1/webhook-endpoints/${endpoint.id}/enable`, s.auth);
+    expect(again.json).toMatchObject({ status: 'ENABLED', redelivering: 0 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(receiver.on('/re-enabled')).toHaveLength(3);
+  });
+
   test('rotation: a new secret once; during the grace period deliveries verify with the old and the new', async () => {
     const s = await seller();
     const endpoint = await register(s.auth, '/rotate');

@@ -83,6 +83,10 @@ export function webhooksRouter(deps: { auth: Authenticator; webhooks: ReturnType
     res.json(await webhooks.rotateSecret(idOf(req.params.id, 'endpoint'), access(res)));
   });
 
+  router.post('/api/v1/webhook-endpoints/:id/enable', ...write, async (req, res) => {
+    res.json(await webhooks.enable(idOf(req.params.id, 'endpoint'), access(res)));
+  });
+
   router.get('/api/v1/webhook-endpoints/:id/deliveries', ...read, async (req, res) => {
     const who = access(res);
     const rawLimit = req.query.limit;

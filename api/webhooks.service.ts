@@ -9,7 +9,7 @@ import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { constraintOf } from '../db/errors';
 import { merchantEvents, webhookDeliveries, webhookDeliveryAttempts, webhookEndpoints } from '../db/schema';
-import type { WebhookDeliveryStatus } from '../domain/webhooks';
+import { WEBHOOK_ENDPOINT_DISABLED_ERROR, type WebhookDeliveryStatus } from '../domain/webhooks';
 import type { Logger } from '../observability/logger';
 import { validateWebhookUrl, type Resolver, type WebhookUrlPolicy } from '../webhooks/url-policy';
 import { Problem } from './problem';
@@ -148,6 +148,43 @@ export function createWebhooksService(deps: WebhooksServiceDeps) {
         ...deliveryView({ ...row.d, eventType: row.eventType }),
         attemptLog: attempts.map((a) => ({ attempt: a.attempt, outcome: a.outcome, statusCode: a.statusCode, latencyMs: a.latencyMs, response: a.response, error: a.error, at: a.createdAt.toISOString() })),
       };
+    },
+
+    /**
+     * Re-enables a disabled endpoint, and delivers what it missed: the deliveries failed when it
+     * was disabled (each sent again as a new delivery referring to the last one), and the events
+     * of its types that the relay fanned out while it was disabled. Enabling an enabled endpoint
+     * changes nothing.
+     */
+    async enable(id: string, access: WebhookAccess) {
+      const endpoint = await owned(id, access);
+      if (endpoint.status === 'ENABLED') return { ...endpointView(endpoint), redelivering: 0 };
+      const redelivering = await db.transaction(async (tx) => {
+        const [enabled] = await tx
+          .update(webhookEndpoints)
+          .set({ status: 'ENABLED', disabledReason: null, failingSince: null, updatedAt: sql`now()` })
+          .where(and(eq(webhookEndpoints.id, id), eq(webhookEndpoints.status, 'DISABLED')))
+          .returning({ id: webhookEndpoints.id });
+        if (!enabled) return 0; // enabled meanwhile by another request
+        const failed = await tx.execute(sql`
+          insert into webhook_deliveries (id, endpoint_id, event_id, resend_of, status)
+          select gen_random_uuid(), d.endpoint_id, d.event_id, d.id, 'PENDING'
+            from webhook_deliveries d
+           where d.endpoint_id = ${id} and d.status = 'FAILED' and d.last_error = ${WEBHOOK_ENDPOINT_DISABLED_ERROR}
+             and not exists (select 1 from webhook_deliveries later where later.endpoint_id = d.endpoint_id and later.event_id = d.event_id and later.created_at > d.created_at)`);
+        // Events fanned out while it was disabled (since it began failing) never got a delivery here.
+        const missed = await tx.execute(sql`
+          insert into webhook_deliveries (id, endpoint_id, event_id, status)
+          select gen_random_uuid(), ${id}, e.id, 'PENDING'
+            from merchant_events e
+           where e.seller_id = ${endpoint.sellerId} and e.type = any(string_to_array(${endpoint.events.join(',')}, ','))
+             and e.dispatched_at is not null and e.created_at >= ${(endpoint.failingSince ?? endpoint.updatedAt).toISOString()}::timestamptz
+             and not exists (select 1 from webhook_deliveries x where x.endpoint_id = ${id} and x.event_id = e.id)
+          on conflict do nothing`);
+        return (failed.rowCount ?? 0) + (missed.rowCount ?? 0);
+      });
+      await deps.wake(id).catch((err: unknown) => deps.log.warn({ err, endpointId: id }, 'could not wake the webhook endpoint workflow; the relay sweep will'));
+      return { ...endpointView(await owned(id, access)), redelivering };
     },
 
     /** Sends the delivery's event again as a new delivery (same event id: receivers dedupe). */

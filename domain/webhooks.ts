@@ -17,3 +17,6 @@ export type WebhookAttemptOutcome = (typeof WEBHOOK_ATTEMPT_OUTCOMES)[number];
 
 /** The header that carries the signature. */
 export const SIGNATURE_HEADER = 'Payorch-Signature';
+
+/** The last error of the deliveries failed because their endpoint was disabled (re-sent when it is enabled again). */
+export const WEBHOOK_ENDPOINT_DISABLED_ERROR = 'endpoint disabled';
