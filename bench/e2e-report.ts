@@ -48,6 +48,8 @@ export type E2eResult = {
   usage: { ceiling: Usage | null; load: Usage };
   gate: { nothingAccepted: boolean; ledgerVerify: string; paymentsNotFinal: number; capturedTwiceAtPsp: number; dbPspDisagreements: number; refundsRefundedTwiceAtPsp: number; refunds: { requested: number; refunded: number; perSecond: number }; sellersChecked: number; balanceMismatches: number; passed: boolean };
   actions?: ActionsPerOrder | null;
+  /** With --webhooks: the endpoints registered and what the receiver got. */
+  webhooks?: { endpoints: number; capturedOrders: number; eventsReceived: number; duplicates: number; latencyMs: Summary } | null;
   series: Array<{ t: number; offered: number; accepted: number; errors: number; completedOrders: number; p50: number | null; p95: number | null; p99: number | null }>;
 };
 
@@ -61,6 +63,7 @@ export function markdownReport(r: E2eResult): string {
   const o = r.options;
   lines.push(`**Run ${r.runId}${r.label ? ` (${r.label})` : ''}**, ${r.at}, ${r.machine.cpus} cores, ${r.machine.memGiB} GiB, everything on one machine. Command: \`${r.command}\``);
   lines.push('');
+  if (r.webhooks) lines.push(`Webhooks on: ${r.webhooks.endpoints} endpoints (one per seller, receiver on 127.0.0.1); ${r.webhooks.eventsReceived} of ${r.webhooks.capturedOrders} payment_order.captured events received, ${r.webhooks.duplicates} duplicates; event -> arrival p50 ${s(r.webhooks.latencyMs.p50)} ms, p99 ${s(r.webhooks.latencyMs.p99)} ms.`);
   lines.push(`Sellers: ${String(o.distribution)}${o.distribution === 'hot' ? ' (one seller gets every order)' : ` over ${String(o.sellers)}`}${o.distribution === 'zipf' ? ` (s = ${String(o.zipfS)})` : ''}; ${String(o.ordersPerCheckout)} orders per checkout; PSP scenario ${String(o.psp)}.`);
   lines.push('');
   lines.push('| figure | value | target |');

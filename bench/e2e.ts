@@ -26,6 +26,7 @@ import { SingleBar } from 'cli-progress';
 import { sql } from 'drizzle-orm';
 import { loadConfigOrExit, type Config } from '../config/config';
 import { createDb, uuidArray } from '../db/client';
+import { startWebhookSink } from './webhook-sink';
 import { verifyLedger } from '../db/ledger-verification';
 import { commissionMinor, refundCommissionShareMinor } from '../ledger/journal';
 import { connectTemporalClient } from '../temporal/client';
@@ -83,6 +84,7 @@ function parseOptions() {
       'step-grace-s': { type: 'string', default: '10' },
       label: { type: 'string', default: '' },
       'fresh-sellers': { type: 'boolean', default: false },
+      webhooks: { type: 'boolean', default: false },
     },
   });
   const fail = (message: string): never => {
@@ -130,6 +132,9 @@ function parseOptions() {
     label: values.label,
     // Steady state by default: the same sellers every run, whose ledger workflows already exist.
     freshSellers: values['fresh-sellers'] || (distribution !== 'hot' && sellers > 5_000),
+    // One webhook endpoint per seller of the run, subscribed to payment_order.captured, pointing at
+    // a receiver in this process (127.0.0.1, answers 200): checkouts with webhooks on.
+    webhooks: values.webhooks,
   };
 }
 type Options = ReturnType<typeof parseOptions>;
@@ -282,6 +287,8 @@ async function main(): Promise<void> {
   const balanceOf = (sellerId: string) => sellerBalance(config.API_BASE_URL, headers.authorization, sellerId);
   const sellerIds = sellerPicker(options, runId);
   const probeSellers = Array.from({ length: 10 }, (_, k) => (options.freshSellers ? `probe-${runId}-${k}` : `bench-probe-${k}`));
+  const sink = options.webhooks ? await startWebhookSink() : undefined;
+  const unregisterWebhooks = sink ? await sink.register(db, [...sellerIds.all(), ...probeSellers], runId) : undefined;
   const balanceBefore = new Map<string, bigint>();
   const known = [...sellerIds.all(), ...probeSellers];
   for (let i = 0; i < known.length; i += 50) await Promise.all(known.slice(i, i + 50).map(async (id) => balanceBefore.set(id, options.freshSellers ? 0n : await balanceOf(id))));
@@ -510,6 +517,17 @@ async function main(): Promise<void> {
       ? { ...ceilingBefore, workflowsPerS: Math.round(((ceilingBefore.workflowsPerS + ceilingAfter.workflowsPerS) / 2) * 10) / 10, runs: [ceilingBefore, ceilingAfter].map((c) => ({ phase: c.phase, workflowsPerS: c.workflowsPerS, completed: c.completed, errors: c.errors, latencyMs: c.latencyMs })) }
       : undefined;
   sampler.stop();
+  let webhooks: E2eResult['webhooks'] = null;
+  if (sink) {
+    // Deliveries still in flight are given a few seconds before counting.
+    const expected = (await db.execute<{ n: string }>(sql`select count(*)::text as n from payment_orders where payment_id = any(${uuidArray(acceptedIds)}) and status = 'CAPTURED'`)).rows[0]!.n;
+    const deadline = Date.now() + 30_000;
+    while (sink.seen.size < Number(expected) && Date.now() < deadline) await sleep(200);
+    const duplicates = [...sink.seen.values()].reduce((a, n) => a + n - 1, 0);
+    webhooks = { endpoints: [...sellerIds.all(), ...probeSellers].length, capturedOrders: Number(expected), eventsReceived: sink.seen.size, duplicates, latencyMs: summarize(sink.latencies) };
+    await unregisterWebhooks!();
+    sink.close();
+  }
   await pool.end();
 
   // Figures, step by step.
@@ -606,6 +624,7 @@ async function main(): Promise<void> {
     usage: { ceiling: ceiling ? sampler.usage(ceiling.startedAt, ceiling.endedAt) : null, load: sampler.usage(loadStartedAt, steps.at(-1)?.endedAt ?? drainedAt) },
     gate,
     actions,
+    webhooks,
     series,
   };
   const dir = path.join(__dirname, 'results', `e2e-${new Date().toISOString().replace(/[:.]/g, '-')}${options.label ? `-${options.label}` : ''}`);
