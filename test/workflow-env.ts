@@ -36,14 +36,23 @@ export type WorkflowHarness = {
 
 export async function createWorkflowHarness(options: { extraArgs?: string[]; ledgerSettings?: Partial<SellerLedgerSettings> } = {}): Promise<WorkflowHarness> {
   const config = testConfig();
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI_PATH! },
-      ip: '127.0.0.1',
-      searchAttributes: ALL_SEARCH_ATTRIBUTES,
-      extraArgs: ['--log-level', 'error', ...(options.extraArgs ?? [])],
-    },
-  });
+  // PAYORCH_TEMPORAL=server (scripts/stack): the stack's production-configured temporal-server
+  // (PostgreSQL persistence, SQL visibility; search attributes registered by scripts/stack).
+  // Dev-server flags (extraArgs) have no equivalent there.
+  const env =
+    stackEnv().PAYORCH_TEMPORAL === 'server'
+      ? await TestWorkflowEnvironment.createFromExistingServer({
+          address: stackEnv().TEMPORAL_ADDRESS!,
+          namespace: stackEnv().TEMPORAL_NAMESPACE,
+        })
+      : await TestWorkflowEnvironment.createLocal({
+          server: {
+            executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI_PATH! },
+            ip: '127.0.0.1',
+            searchAttributes: ALL_SEARCH_ATTRIBUTES,
+            extraArgs: ['--log-level', 'error', ...(options.extraArgs ?? [])],
+          },
+        });
   const database = `payorch_${testEnv().runId}_${uniqueId('wf').replace(/-/g, '_')}`.toLowerCase();
   const databaseUrl = await createMigratedDatabase(stackEnv().DATABASE_URL!, database);
   const dbHandle = createDb({ url: databaseUrl, poolMax: 5, applicationName: 'workflow-test' });
