@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Database } from '../db/client';
-import { detectUnsettled, importSettlementReport, sellersWithoutPayoutSchedule, type FeeModel, type ImportResult } from '../db/settlement';
+import { detectUnsettled, importSettlementReport, rematchUnknownItems, sellersWithoutPayoutSchedule, type FeeModel, type ImportResult } from '../db/settlement';
 
 /**
  * What an imported day returns to the workflow: counts only (a day may settle for thousands of
@@ -43,7 +43,18 @@ export function createSettlementActivities(deps: SettlementActivityDeps) {
       for (const sellerId of await sellersWithoutPayoutSchedule(deps.db, result.sellers)) await deps.ensurePayoutSchedule(sellerId);
       return { ...result, sellers: result.sellers.length };
     },
+    /**
+     * Reconciliation after the imports: first items once unknown that now name one of ours are
+     * matched (and settled when they agree), then captures and refunds unsettled too long are
+     * recorded. (The activity keeps its name: running workflows call it.)
+     */
     async detectUnsettledSettlements(input: { olderThanS: number }): Promise<number> {
+      for (let round = 0; round < 10; round++) {
+        const rematched = await rematchUnknownItems(deps.db, { limit: 1_000, ...(deps.feeModel ? { feeModel: deps.feeModel } : {}) });
+        for (const sellerId of rematched.sellers) await deps.wakeLedger(sellerId);
+        for (const sellerId of await sellersWithoutPayoutSchedule(deps.db, rematched.sellers)) await deps.ensurePayoutSchedule(sellerId);
+        if (rematched.rematched < 1_000) break;
+      }
       return detectUnsettled(deps.db, { olderThanS: input.olderThanS, limit: 10_000 });
     },
   };

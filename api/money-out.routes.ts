@@ -5,14 +5,16 @@
  *   (another seller's payout is a 404, as if it did not exist).
  * - Operators: `GET /api/v1/ops/reconciliation/mismatches?date=YYYY-MM-DD&includeResolved=true`
  *   (scope `ops:read`) and `POST /api/v1/ops/ledger/adjustments` (scope `ops:write`, a reason is
- *   required; the adjustment is audited with the token's subject and becomes an ADJUSTMENT entry).
+ *   required; the adjustment is audited with the token's subject and becomes an ADJUSTMENT entry),
+ *   `POST /api/v1/ops/reconciliation/mismatches/{id}/accept` (scope `ops:write`, a reason: settles an
+ *   amount or fee mismatch's item at the PSP's figures). Both need an Idempotency-Key.
  */
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import { z } from 'zod';
 import type { Database } from '../db/client';
 import { getPayout, listPayouts } from '../db/payouts';
-import { listMismatches, recordAdjustment } from '../db/settlement';
+import { acceptSettledItem, listMismatches, recordAdjustment } from '../db/settlement';
 import type { Authenticator, Principal } from './auth';
 import { createIdempotency, type HttpOutcome, type IdempotentCommand, requestHash } from './idempotency';
 import { idempotencyKeyOf, jsonBody, requireJson, sendOutcome, UUID_PATTERN } from './payments.routes';
@@ -33,6 +35,8 @@ const adjustmentSchema = z
   })
   .strict()
   .refine((b) => b.debitAccount !== b.creditAccount, { message: 'debitAccount and creditAccount must differ', path: ['creditAccount'] });
+const acceptSchema = z.object({ reason: z.string().trim().min(3).max(500) }).strict();
+const MISMATCH_ID = /^[1-9][0-9]{0,18}$/;
 
 export function moneyOutRouter(deps: { auth: Authenticator; db: Database; limits: RateLimits; bodyLimitBytes: number; idempotency: { leaseMs: number; retentionS: number } }): express.Router {
   const router = express.Router();
@@ -104,6 +108,46 @@ export function moneyOutRouter(deps: { auth: Authenticator; db: Database; limits
           : new Problem(409, 'mismatch-resolved', 'Mismatch already resolved', `Reconciliation mismatch ${b.mismatchId} is already resolved; nothing was booked.`);
       }
       return created;
+    });
+    sendOutcome(res, outcome);
+  });
+
+  router.post('/api/v1/ops/reconciliation/mismatches/:mismatchId/accept', limits.byIp('write'), auth.authenticate, limits.byClient('write'), auth.requireScope('ops:write'), requireJson, jsonBody(deps.bodyLimitBytes), async (req, res) => {
+    const key = idempotencyKeyOf(req);
+    const mismatchId = String(req.params.mismatchId);
+    if (!MISMATCH_ID.test(mismatchId)) throw new Problem(404, 'not-found', 'Mismatch not found', 'No reconciliation mismatch has this id; nothing was booked.');
+    const parsed = acceptSchema.safeParse(req.body);
+    if (!parsed.success) {
+      throw new Problem(400, 'invalid-request', 'Invalid request', 'The acceptance is not valid.', { errors: parsed.error.issues.map((i) => ({ pointer: `/${i.path.join('/')}`, detail: i.message })) });
+    }
+    const principal = res.locals.principal as Principal;
+    const cmd: IdempotentCommand = {
+      principal: principal.subject,
+      key,
+      hash: requestHash({ operation: 'mismatch-accept', mismatchId, body: parsed.data }),
+      paymentId: randomUUID(),
+      locationOf: () => undefined,
+      onFailure: 'forget',
+    };
+    const outcome = await idempotency.run(cmd, async (commandId): Promise<HttpOutcome> => {
+      let done: HttpOutcome | undefined;
+      const result = await acceptSettledItem(
+        deps.db,
+        { mismatchId, reason: parsed.data.reason, actor: principal.subject },
+        {
+          inTransaction: async (tx, accepted) => {
+            if (!('accepted' in accepted)) return;
+            done = { status: 200, body: { ...accepted.accepted, resolution: 'ACCEPTED', reason: parsed.data.reason, actor: principal.subject }, replayed: false };
+            await idempotency.complete(tx, cmd, commandId, done);
+          },
+        },
+      );
+      if ('refused' in result) {
+        if (result.refused === 'mismatch-unknown') throw new Problem(404, 'not-found', 'Mismatch not found', `No reconciliation mismatch has the id ${mismatchId}; nothing was booked.`);
+        if (result.refused === 'mismatch-resolved') throw new Problem(409, 'mismatch-resolved', 'Mismatch already resolved', `Reconciliation mismatch ${mismatchId} is already resolved; nothing was booked.`);
+        throw new Problem(422, 'mismatch-not-acceptable', 'Mismatch cannot be accepted', `${result.detail ?? 'This mismatch cannot be accepted'}; nothing was booked.`);
+      }
+      return done!;
     });
     sendOutcome(res, outcome);
   });

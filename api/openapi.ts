@@ -296,6 +296,33 @@ export const openApiDocument = {
         },
       },
     },
+    '/api/v1/ops/reconciliation/mismatches/{mismatchId}/accept': {
+      post: {
+        operationId: 'acceptReconciliationMismatch',
+        summary: 'Accept what the PSP settled for an amount or fee mismatch (operators, scope ops:write): the item settles at the PSP figures',
+        description:
+          'Posts the item\'s SETTLEMENT entry at the PSP\'s gross and fee, marks the capture or refund settled (the seller\'s share, net of its refunds, becomes available) and resolves the mismatch with the actor and the reason. A difference between our gross and the PSP\'s stays in PSP_RECEIVABLES for an ADJUSTMENT. Requires an Idempotency-Key (a retry with the same key and body replays the first answer).',
+        parameters: [
+          { name: 'mismatchId', in: 'path', required: true, schema: { type: 'string', pattern: '^[1-9][0-9]{0,18}$' } },
+          { name: 'Idempotency-Key', in: 'header', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } },
+        ],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 3, maxLength: 500 } } } } } },
+        responses: {
+          '200': {
+            description: 'Accepted; the entry SETTLEMENT:{itemId} is journaled by the seller\'s stream moments later.',
+            content: { 'application/json': { schema: { type: 'object', required: ['mismatchId', 'itemId', 'sellerId', 'journalEntryId', 'actor'], properties: { mismatchId: { type: 'string' }, itemId: { type: 'string' }, sellerId: { type: 'string' }, journalEntryId: { type: 'string' }, resolution: { type: 'string', enum: ['ACCEPTED'] }, reason: { type: 'string' }, actor: { type: 'string' } } } } },
+          },
+          '400': problemResponse('Invalid body (a reason is required), or a missing or malformed Idempotency-Key.'),
+          '401': problemResponse('Missing or invalid bearer token.'),
+          '403': problemResponse('The token lacks ops:write.'),
+          '404': problemResponse('No reconciliation mismatch has this id; nothing was booked.'),
+          '409': problemResponse('The mismatch is already resolved (mismatch-resolved), or the same key is in flight; nothing was booked.'),
+          '415': problemResponse('Not JSON.'),
+          '422': problemResponse('The mismatch names nothing of ours to settle (settled-unknown, captured-not-settled), another currency, or an already settled capture (mismatch-not-acceptable); or the Idempotency-Key was already used with a different request.'),
+          '429': tooManyRequests,
+        },
+      },
+    },
     ...webhookPaths,
     '/healthz': { get: { operationId: 'health', security: [], summary: 'Liveness', responses: { '200': { description: 'The process is alive.' } } } },
     '/readyz': {

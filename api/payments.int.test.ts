@@ -321,6 +321,7 @@ describe('POST /api/v1/payments and GET /api/v1/payments/{id}', () => {
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/api/v1/ops/ledger/adjustments',
       '/api/v1/ops/reconciliation/mismatches',
+      '/api/v1/ops/reconciliation/mismatches/{mismatchId}/accept',
       '/api/v1/payments',
       '/api/v1/payments/{paymentId}',
       '/api/v1/payments/{paymentId}/cancel',

@@ -137,6 +137,11 @@ export const configSchema = z.object({
   PAYOUT_MIN_MINOR: int(1, 1_000_000_000).default(100),
   PAYOUT_RETURN_WATCH_S: int(0, 30 * 86_400).default(3 * 86_400),
   PAYOUT_RETURN_POLL_S: int(1, 86_400).default(3_600),
+  /** The payout sweeper (temporal/payout-sweeper.ts): how often it runs, when a reserved payout counts as left by its run, how long after payment a return is still looked for, how often one payout is looked up again. */
+  PAYOUT_SWEEP_INTERVAL_MS: int(100, 3_600_000).default(60_000),
+  PAYOUT_STUCK_AFTER_S: int(1, 30 * 86_400).default(3_600),
+  PAYOUT_RETURN_HORIZON_S: int(0, 400 * 86_400).default(60 * 86_400),
+  PAYOUT_SWEEP_RECHECK_S: int(1, 7 * 86_400).default(3_600),
   /** At most 500: one batch is one Kafka message, which must stay under the broker's 1 MiB limit. */
   LEDGER_BATCH_MAX_ITEMS: int(1, 500).default(100),
   LEDGER_BATCH_MAX_WAIT_MS: int(0, 60_000).default(0),

@@ -87,6 +87,8 @@ export async function reservePayouts(db: Database, input: { sellerId: string; pe
 }
 
 const ALLOWED_FROM: Record<PayoutStatus, readonly PayoutStatus[]> = { PAYOUT_REQUESTED: [], PAID: ['PAYOUT_REQUESTED'], FAILED: ['PAYOUT_REQUESTED'], RETURNED: ['PAID'] };
+/** Reported again after a later outcome was recorded (the run and the sweeper both look a payout up): nothing to do. */
+const ALREADY_PAST: Partial<Record<PayoutStatus, readonly PayoutStatus[]>> = { PAID: ['RETURNED'] };
 
 export class IllegalPayoutTransitionError extends Error {
   override readonly name = 'IllegalPayoutTransitionError';
@@ -95,14 +97,14 @@ export class IllegalPayoutTransitionError extends Error {
 /**
  * Moves a payout to `to` with what it means, in one transaction: PAID posts PAYOUT, RETURNED
  * posts PAYOUT_RETURN, and each writes its `payout.*` merchant event. Repeating a transition
- * already made changes nothing (returns false).
+ * already made, or reporting PAID for a payout already RETURNED, changes nothing (returns false).
  */
 export async function transitionPayout(db: Database, input: { payoutId: string; to: Exclude<PayoutStatus, 'PAYOUT_REQUESTED'>; railPayoutId?: string; failureCode?: string }): Promise<{ applied: boolean; sellerId: string }> {
   return db.transaction(async (tx) => {
     const [payout] = await tx.select().from(payouts).where(eq(payouts.id, input.payoutId)).for('update');
     if (!payout) throw new IllegalPayoutTransitionError(`no payout ${input.payoutId}`);
     const from = payout.status as PayoutStatus;
-    if (from === input.to) return { applied: false, sellerId: payout.sellerId };
+    if (from === input.to || ALREADY_PAST[input.to]?.includes(from)) return { applied: false, sellerId: payout.sellerId };
     if (!ALLOWED_FROM[input.to].includes(from)) throw new IllegalPayoutTransitionError(`illegal payout transition ${from} -> ${input.to} for ${input.payoutId}`);
     await tx
       .update(payouts)
@@ -157,4 +159,31 @@ export async function getPayout(db: Database, payoutId: string): Promise<PayoutV
 export async function listPayouts(db: Database, sellerId: string, limit: number): Promise<PayoutView[]> {
   const rows = await db.select().from(payouts).where(eq(payouts.sellerId, sellerId)).orderBy(desc(payouts.createdAt)).limit(limit);
   return rows.map(viewOf);
+}
+
+export type PayoutToSweep = ReservedPayout & { reason: 'not-sent' | 'return-unwatched' };
+
+/**
+ * What the payout sweeper must look up at the rail, oldest look-up first, each at most once per
+ * `recheckS` (the look-up time is recorded here, so a rail outage does not make it spin):
+ * - `not-sent`: reserved (PAYOUT_REQUESTED) longer than `stuckAfterS` ago - its run may have ended
+ *   without an outcome (terminated, reset, out of retries while the rail was down);
+ * - `return-unwatched`: PAID longer than `returnWatchS` ago (its run stopped watching) and less than
+ *   `returnHorizonS` ago - a return after the run's watch is still recorded.
+ */
+export async function claimPayoutsToSweep(db: Database, options: { stuckAfterS: number; returnWatchS: number; returnHorizonS: number; recheckS: number; limit: number }): Promise<PayoutToSweep[]> {
+  const { rows } = await db.execute<{ id: string; seller_id: string; amount_minor: string; currency: string; status: PayoutStatus }>(sql`
+    with due as (
+      select id from payouts
+       where status in ('PAYOUT_REQUESTED', 'PAID')
+         and (swept_at is null or swept_at < now() - make_interval(secs => ${options.recheckS}))
+         and ((status = 'PAYOUT_REQUESTED' and created_at < now() - make_interval(secs => ${options.stuckAfterS}))
+           or (status = 'PAID' and paid_at < now() - make_interval(secs => ${options.returnWatchS})
+                               and paid_at > now() - make_interval(secs => ${options.returnHorizonS})))
+       order by swept_at nulls first, created_at
+       limit ${options.limit}
+       for update skip locked)
+    update payouts p set swept_at = now() from due where p.id = due.id
+    returning p.id::text, p.seller_id, p.amount_minor::text, p.currency, p.status`);
+  return rows.map((r) => ({ payoutId: r.id, sellerId: r.seller_id, amountMinor: r.amount_minor, currency: r.currency.trim(), status: r.status, reason: r.status === 'PAYOUT_REQUESTED' ? 'not-sent' : 'return-unwatched' }));
 }

@@ -487,6 +487,8 @@ export const payouts = pgTable(
     failureCode: text('failure_code'),
     paidAt: timestamp('paid_at', { withTimezone: true, mode: 'date' }),
     returnedAt: timestamp('returned_at', { withTimezone: true, mode: 'date' }),
+    /** When the payout sweeper last looked this payout up at the rail (temporal/payout-sweeper.ts). */
+    sweptAt: timestamp('swept_at', { withTimezone: true, mode: 'date' }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -495,6 +497,8 @@ export const payouts = pgTable(
     check('payouts_amount_positive', sql`${t.amountMinor} > 0`),
     check('payouts_status_known', sql`${t.status} in ${oneOf(PAYOUT_STATUSES)}`),
     index('payouts_seller_idx').on(t.sellerId, t.createdAt),
+    // The sweeper's work: payouts not yet final (requested) or still returnable (paid).
+    index('payouts_open_idx').on(t.status, t.sweptAt).where(sql`${t.status} in ('PAYOUT_REQUESTED', 'PAID')`),
   ],
 );
 

@@ -55,6 +55,64 @@ export async function importSettlementReport(db: Database, report: SettlementRep
   return result;
 }
 
+/** A report item as settleItem needs it (from the report or from `settlement_items`). */
+type SettleableItem = { itemId: string; reportDate: string; kind: 'CAPTURE' | 'REFUND'; captureId: string; refundId?: string | undefined; grossMinor: string; feeMinor: string; currency: string };
+
+/**
+ * What a settled item means, in the caller's transaction: its SETTLEMENT fact (at the PSP's gross
+ * and fee; journaled by the seller's ledger), the order or refund marked settled, a
+ * `captured-not-settled` mismatch of it resolved, and the seller's payout account.
+ */
+async function settleItem(tx: Executor, item: SettleableItem, ours: { sellerId: string; currency: string; paymentOrderId: string | null; refundId: string | null }): Promise<void> {
+  await insertLedgerFacts(tx, [
+    {
+      entryType: 'SETTLEMENT',
+      paymentOrderId: null,
+      paymentId: null,
+      sellerId: ours.sellerId,
+      amountMinor: item.grossMinor,
+      currency: item.currency,
+      commissionBps: 0,
+      metadata: { reportDate: item.reportDate, kind: item.kind, pspCaptureId: item.captureId, ...(item.refundId ? { pspRefundId: item.refundId } : {}) },
+      subject: { subjectId: item.itemId, feeMinor: item.feeMinor, direction: item.kind === 'CAPTURE' ? 'CREDIT' : 'DEBIT' },
+    },
+  ]);
+  if (ours.refundId) await tx.update(refunds).set({ settledAt: sql`now()` }).where(and(eq(refunds.id, ours.refundId), isNull(refunds.settledAt)));
+  else if (ours.paymentOrderId) await tx.update(paymentOrders).set({ settledAt: sql`now()` }).where(and(eq(paymentOrders.id, ours.paymentOrderId), isNull(paymentOrders.settledAt)));
+  // What was reported as never settled is settled now.
+  await tx
+    .update(reconciliationMismatches)
+    .set({ resolvedAt: sql`now()`, resolution: `settled in the report of ${item.reportDate}` })
+    .where(and(eq(reconciliationMismatches.kind, 'captured-not-settled'), eq(reconciliationMismatches.subjectId, (ours.refundId ?? ours.paymentOrderId)!), isNull(reconciliationMismatches.resolvedAt)));
+  await tx.insert(payoutAccounts).values({ sellerId: ours.sellerId, currency: ours.currency }).onConflictDoNothing();
+}
+
+type OrderRow = typeof paymentOrders.$inferSelect;
+type RefundRow = typeof refunds.$inferSelect;
+type ItemDecision = { outcome: 'settled'; sellerId: string } | { outcome: MismatchKind; recorded: boolean };
+
+/**
+ * One item against what we hold (the order its capture id names, or the refund its refund id
+ * names): settled when it is ours with our gross, currency and (a capture) the contracted fee;
+ * otherwise a mismatch is recorded and nothing is posted.
+ */
+async function decideItem(tx: Executor, item: SettleableItem & Record<string, unknown>, order: OrderRow | undefined, refund: RefundRow | undefined, feeModel?: FeeModel): Promise<ItemDecision> {
+  const ours = order ? { amountMinor: order.amountMinor, currency: order.currency, sellerId: order.sellerId } : refund && refund.status === 'REFUNDED' ? { amountMinor: refund.amountMinor, currency: refund.currency, sellerId: refund.sellerId } : undefined;
+  const gross = BigInt(item.grossMinor);
+  const mismatch = async (kind: MismatchKind, sellerId: string | null, details: Record<string, unknown>): Promise<ItemDecision> => ({ outcome: kind, recorded: await recordMismatch(tx, { kind, subjectId: item.itemId, reportDate: item.reportDate, sellerId, details }) });
+  if (!ours) return mismatch('settled-unknown', null, { ...item });
+  if (ours.amountMinor !== gross || ours.currency !== item.currency) {
+    return mismatch('amount-mismatch', ours.sellerId, { ...item, oursMinor: ours.amountMinor.toString(), oursCurrency: ours.currency, paymentOrderId: order?.id ?? refund?.paymentOrderId, refundId: refund?.id ?? null });
+  }
+  if (feeModel && item.kind === 'CAPTURE') {
+    const contracted = (gross * BigInt(feeModel.feeBps)) / 10_000n + feeModel.feeFixedMinor;
+    const expectedFee = contracted > gross ? gross : contracted;
+    if (BigInt(item.feeMinor) !== expectedFee) return mismatch('fee-mismatch', ours.sellerId, { ...item, expectedFeeMinor: expectedFee.toString(), paymentOrderId: order?.id });
+  }
+  await settleItem(tx, item, { sellerId: ours.sellerId, currency: ours.currency, paymentOrderId: order?.id ?? null, refundId: refund?.id ?? null });
+  return { outcome: 'settled', sellerId: ours.sellerId };
+}
+
 async function importSettlementItems(db: Database, reportDate: string, items: SettlementReportDto['items'], feeModel?: FeeModel): Promise<Omit<ImportResult, 'date' | 'items'>> {
   const report = { date: reportDate, items };
   return db.transaction(async (tx) => {
@@ -102,51 +160,100 @@ async function importSettlementItems(db: Database, reportDate: string, items: Se
       if (!fresh.has(item.itemId)) continue; // imported before: nothing new
       const order = item.kind === 'CAPTURE' ? orderByCapture.get(item.captureId) : undefined;
       const refund = item.kind === 'REFUND' && item.refundId ? refundByPspId.get(item.refundId) : undefined;
-      const ours = order ? { amountMinor: order.amountMinor, currency: order.currency, sellerId: order.sellerId } : refund && refund.status === 'REFUNDED' ? { amountMinor: refund.amountMinor, currency: refund.currency, sellerId: refund.sellerId } : undefined;
-      const gross = BigInt(item.grossMinor);
-      if (!ours) {
-        if (await recordMismatch(tx, { kind: 'settled-unknown', subjectId: item.itemId, reportDate: report.date, sellerId: null, details: { ...item } })) mismatches++;
-        continue;
-      }
-      if (ours.amountMinor !== gross || ours.currency !== item.currency) {
-        const details = { ...item, oursMinor: ours.amountMinor.toString(), oursCurrency: ours.currency, paymentOrderId: order?.id ?? refund?.paymentOrderId, refundId: refund?.id ?? null };
-        if (await recordMismatch(tx, { kind: 'amount-mismatch', subjectId: item.itemId, reportDate: report.date, sellerId: ours.sellerId, details })) mismatches++;
-        continue;
-      }
-      if (feeModel && item.kind === 'CAPTURE') {
-        const contracted = (gross * BigInt(feeModel.feeBps)) / 10_000n + feeModel.feeFixedMinor;
-        const expectedFee = contracted > gross ? gross : contracted;
-        if (BigInt(item.feeMinor) !== expectedFee) {
-          const details = { ...item, expectedFeeMinor: expectedFee.toString(), paymentOrderId: order?.id };
-          if (await recordMismatch(tx, { kind: 'fee-mismatch', subjectId: item.itemId, reportDate: report.date, sellerId: ours.sellerId, details })) mismatches++;
-          continue;
-        }
-      }
-      await insertLedgerFacts(tx, [
-        {
-          entryType: 'SETTLEMENT',
-          paymentOrderId: null,
-          paymentId: null,
-          sellerId: ours.sellerId,
-          amountMinor: item.grossMinor,
-          currency: item.currency,
-          commissionBps: 0,
-          metadata: { reportDate: report.date, kind: item.kind, pspCaptureId: item.captureId, ...(item.refundId ? { pspRefundId: item.refundId } : {}) },
-          subject: { subjectId: item.itemId, feeMinor: item.feeMinor, direction: item.direction },
-        },
-      ]);
-      if (order) await tx.update(paymentOrders).set({ settledAt: sql`now()` }).where(and(eq(paymentOrders.id, order.id), isNull(paymentOrders.settledAt)));
-      if (refund) await tx.update(refunds).set({ settledAt: sql`now()` }).where(and(eq(refunds.id, refund.id), isNull(refunds.settledAt)));
-      // What was reported as never settled is settled now.
-      await tx
-        .update(reconciliationMismatches)
-        .set({ resolvedAt: sql`now()`, resolution: `settled in the report of ${report.date}` })
-        .where(and(eq(reconciliationMismatches.kind, 'captured-not-settled'), eq(reconciliationMismatches.subjectId, order?.id ?? refund!.id), isNull(reconciliationMismatches.resolvedAt)));
-      await tx.insert(payoutAccounts).values({ sellerId: ours.sellerId, currency: ours.currency }).onConflictDoNothing();
-      sellers.add(ours.sellerId);
-      settled++;
+      const decided = await decideItem(tx, { ...item, reportDate: report.date }, order, refund, feeModel);
+      if (decided.outcome === 'settled') {
+        sellers.add(decided.sellerId);
+        settled++;
+      } else if (decided.recorded) mismatches++;
     }
     return { newItems: fresh.size, settled, mismatches, sellers: [...sellers] };
+  });
+}
+
+export type RematchResult = { rematched: number; settled: number; sellers: string[] };
+
+/**
+ * Items filed `settled-unknown` are matched again: the PSP may settle a capture or a refund before
+ * we hold its id (a capture whose outcome was unknown and resolved by a later look-up, a refund
+ * still in flight when the report was imported). An item that now names one of ours is recorded
+ * against it and decided as at import (settled, or an amount/fee mismatch); its `settled-unknown`
+ * mismatch is resolved. Items of every day are covered, not only the days re-imported. Bounded
+ * (`limit` items per call, oldest first); items no one has claimed stay open.
+ */
+export async function rematchUnknownItems(db: Database, options: { limit: number; feeModel?: FeeModel }): Promise<RematchResult> {
+  return db.transaction(async (tx) => {
+    const { rows } = await tx.execute<{ mismatch_id: string; item_id: string; report_date: string; kind: 'CAPTURE' | 'REFUND'; psp_capture_id: string; psp_refund_id: string | null; reference: string; gross_minor: string; fee_minor: string; net_minor: string; currency: string }>(sql`
+      select m.id::text as mismatch_id, i.item_id, i.report_date, i.kind, i.psp_capture_id, i.psp_refund_id, i.reference, i.gross_minor::text, i.fee_minor::text, i.net_minor::text, i.currency
+        from reconciliation_mismatches m join settlement_items i on i.item_id = m.subject_id
+       where m.kind = 'settled-unknown' and m.resolved_at is null
+         and ((i.kind = 'CAPTURE' and exists (select 1 from payment_orders po where po.psp_capture_id = i.psp_capture_id))
+           or (i.kind = 'REFUND' and exists (select 1 from refunds r where r.psp_refund_id = i.psp_refund_id and r.status = 'REFUNDED')))
+       order by m.id limit ${options.limit}
+       for update of m skip locked`);
+    const result: RematchResult = { rematched: 0, settled: 0, sellers: [] };
+    const sellers = new Set<string>();
+    for (const row of rows) {
+      const item = { itemId: row.item_id, reportDate: row.report_date, kind: row.kind, captureId: row.psp_capture_id, refundId: row.psp_refund_id ?? undefined, reference: row.reference, grossMinor: row.gross_minor, feeMinor: row.fee_minor, netMinor: row.net_minor, currency: row.currency.trim() };
+      const [order] = item.kind === 'CAPTURE' ? await tx.select().from(paymentOrders).where(eq(paymentOrders.pspCaptureId, item.captureId)).for('update') : [];
+      const [refund] = item.kind === 'REFUND' && item.refundId ? await tx.select().from(refunds).where(eq(refunds.pspRefundId, item.refundId)).for('update') : [];
+      if (!order && !refund) continue;
+      await tx
+        .update(settlementItems)
+        .set({ paymentOrderId: order?.id ?? refund?.paymentOrderId ?? null, refundId: refund?.id ?? null, sellerId: order?.sellerId ?? refund?.sellerId ?? null })
+        .where(eq(settlementItems.itemId, item.itemId));
+      const decided = await decideItem(tx, item, order, refund, options.feeModel);
+      if (decided.outcome === 'settled-unknown') continue; // e.g. the refund is not REFUNDED after all
+      await tx
+        .update(reconciliationMismatches)
+        .set({ resolvedAt: sql`now()`, resolution: decided.outcome === 'settled' ? 'matched later: settled' : `matched later: ${decided.outcome}` })
+        .where(eq(reconciliationMismatches.id, BigInt(row.mismatch_id)));
+      result.rematched++;
+      if (decided.outcome === 'settled') {
+        result.settled++;
+        sellers.add(decided.sellerId);
+      }
+    }
+    result.sellers = [...sellers];
+    return result;
+  });
+}
+
+export type AcceptOutcome = { accepted: { mismatchId: string; itemId: string; sellerId: string; journalEntryId: string } } | { refused: 'mismatch-unknown' | 'mismatch-resolved' | 'not-acceptable'; detail?: string };
+
+/**
+ * An operator accepts what the PSP settled for an `amount-mismatch` or `fee-mismatch`: the item
+ * is settled at the PSP's figures (its SETTLEMENT entry, the order or refund marked settled, so the
+ * seller's share - net of that capture's refunds - becomes available), and the mismatch is resolved
+ * with the actor and the reason. A difference between our gross and the PSP's stays in
+ * PSP_RECEIVABLES until an ADJUSTMENT books it. Refused for other kinds, for another currency, and
+ * for an order or refund already settled.
+ */
+export async function acceptSettledItem(
+  db: Database,
+  request: { mismatchId: string; reason: string; actor: string },
+  options: { inTransaction?: (tx: Executor, outcome: AcceptOutcome) => Promise<void> } = {},
+): Promise<AcceptOutcome> {
+  return db.transaction(async (tx): Promise<AcceptOutcome> => {
+    const [mismatch] = await tx.select().from(reconciliationMismatches).where(eq(reconciliationMismatches.id, BigInt(request.mismatchId))).for('update');
+    if (!mismatch) return { refused: 'mismatch-unknown' };
+    if (mismatch.resolvedAt !== null) return { refused: 'mismatch-resolved' };
+    if (mismatch.kind !== 'amount-mismatch' && mismatch.kind !== 'fee-mismatch') return { refused: 'not-acceptable', detail: `a ${mismatch.kind} mismatch names nothing of ours to settle; book it with an ADJUSTMENT` };
+    const [item] = await tx.select().from(settlementItems).where(eq(settlementItems.itemId, mismatch.subjectId));
+    const [order] = item?.kind === 'CAPTURE' && item.paymentOrderId ? await tx.select().from(paymentOrders).where(eq(paymentOrders.id, item.paymentOrderId)).for('update') : [];
+    const [refund] = item?.kind === 'REFUND' && item.refundId ? await tx.select().from(refunds).where(eq(refunds.id, item.refundId)).for('update') : [];
+    const ours = order ?? refund;
+    if (!item || !ours || !item.sellerId) return { refused: 'not-acceptable', detail: 'the settlement item names none of our captures or refunds' };
+    if (ours.currency.trim() !== item.currency.trim()) return { refused: 'not-acceptable', detail: `the PSP settled ${item.currency}, we hold ${ours.currency}; book it with an ADJUSTMENT` };
+    if (ours.settledAt !== null) return { refused: 'not-acceptable', detail: 'this capture or refund is already settled by another item' };
+    await settleItem(
+      tx,
+      { itemId: item.itemId, reportDate: item.reportDate, kind: item.kind as 'CAPTURE' | 'REFUND', captureId: item.pspCaptureId, refundId: item.pspRefundId ?? undefined, grossMinor: item.grossMinor.toString(), feeMinor: item.feeMinor.toString(), currency: item.currency.trim() },
+      { sellerId: item.sellerId, currency: ours.currency.trim(), paymentOrderId: order?.id ?? null, refundId: refund?.id ?? null },
+    );
+    await tx.update(reconciliationMismatches).set({ resolvedAt: sql`now()`, resolution: `ACCEPTED as settled by ${request.actor}: ${request.reason}`.slice(0, 1000) }).where(eq(reconciliationMismatches.id, mismatch.id));
+    const outcome: AcceptOutcome = { accepted: { mismatchId: request.mismatchId, itemId: item.itemId, sellerId: item.sellerId, journalEntryId: `SETTLEMENT:${item.itemId}` } };
+    await options.inTransaction?.(tx, outcome);
+    return outcome;
   });
 }
 

@@ -28,6 +28,7 @@ import { ensurePayoutSchedule } from './payout-schedules';
 import { connectTemporalClient } from './client';
 import { assertBundleMatchesWorker, tracingInterceptorModules, workflowBundlePath, workflowsEntry } from './workflow-bundles';
 import { runLedgerSweeper } from './ledger-sweeper';
+import { runPayoutSweeper } from './payout-sweeper';
 import { createPaymentOrderStarter } from './payment-order-starter';
 import { createWebhookActivities } from '../activities/webhook.activities';
 import { createWebhookSender } from '../webhooks/http-sender';
@@ -67,8 +68,12 @@ export function moneyOutActivities(config: Config, client: Client, dbHandle: DbH
   const moneyOut = createMoneyOutClient({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS });
   return {
     ...createSettlementActivities({ db: dbHandle.db, moneyOut, wakeLedger, feeModel: { feeBps: config.RECON_FEE_BPS, feeFixedMinor: BigInt(config.RECON_FEE_FIXED_MINOR) }, ensurePayoutSchedule: (sellerId) => ensurePayoutSchedule(client, config, sellerId, { db: dbHandle.db }) }),
-    ...createPayoutActivities({ db: dbHandle.db, moneyOut, wakeLedger }),
+    ...payoutActivities(config, dbHandle, wakeLedger),
   };
+}
+
+function payoutActivities(config: Config, dbHandle: DbHandle, wakeLedger: (streamId: string) => Promise<void>) {
+  return createPayoutActivities({ db: dbHandle.db, moneyOut: createMoneyOutClient({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS }), wakeLedger });
 }
 
 let runtimeInstalled = false;
@@ -186,6 +191,12 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
       const stopSweeper = noRelays
         ? () => Promise.resolve()
         : runLedgerSweeper({ db: dbHandle.db, wake: (streamId) => ledgerSignal.wakeLedger(streamId), log }, { intervalMs: config.LEDGER_SWEEP_INTERVAL_MS, minAgeMs: config.LEDGER_SWEEP_MIN_AGE_MS, limit: 500 });
+      const stopPayoutSweeper = noRelays
+        ? () => Promise.resolve()
+        : runPayoutSweeper(
+            { db: dbHandle.db, payouts: payoutActivities(config, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId)), log },
+            { intervalMs: config.PAYOUT_SWEEP_INTERVAL_MS, stuckAfterS: config.PAYOUT_STUCK_AFTER_S, returnWatchS: config.PAYOUT_RETURN_WATCH_S, returnHorizonS: config.PAYOUT_RETURN_HORIZON_S, recheckS: config.PAYOUT_SWEEP_RECHECK_S, limit: 100 },
+          );
       const stopWebhookRelay =
         noRelays || !config.WEBHOOKS_ENABLED
           ? () => Promise.resolve()
@@ -194,6 +205,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
         await worker.run();
       } finally {
         await stopWebhookRelay();
+        await stopPayoutSweeper();
         await stopSweeper();
         await stopRelay();
         await producer.disconnect();

@@ -15,7 +15,11 @@ import { Client } from 'pg';
 import { createDb, type DbHandle } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
 import { availableBalances, reservePayouts } from '../db/payouts';
+import { createPayoutActivities } from '../activities/payout.activities';
+import { createLogger } from '../observability/logger';
+import { createMoneyOutClient } from '../psp/money-out.client';
 import { deletePayoutSchedule, ensureAllPayoutSchedules, ensurePayoutSchedule } from '../temporal/payout-schedules';
+import { sweepPayoutsOnce } from '../temporal/payout-sweeper';
 import type { PayoutRunSummary } from '../workflows/payout.workflow';
 import type { SettlementSummary } from '../workflows/settlement.workflow';
 import { ROOT, testConfig, testEnv, token, uniqueId, waitFor } from './support';
@@ -398,5 +402,101 @@ describe('money out: settlement, reconciliation, payouts', () => {
     await deletePayoutSchedule(temporal, config, seller);
     // The minimum is honoured: nothing is left, so another period reserves nothing.
     expect(await reservePayouts(dbHandle.db, { sellerId: seller, period: uniqueId('period'), minMinor: 1n })).toEqual([]);
+  });
+  test('an item the PSP settled before we held its capture id is matched by a later settlement run, not left unknown', async () => {
+    const seller = uniqueId('late-id-seller');
+    const order = await capturedOrder(seller, 4_000);
+    const captureId = (await captureIdOf(order.paymentOrderId))!;
+    const item = `stl_${captureId}`;
+    // As if the capture's outcome were still unknown to us when the report came (resolved by a later look-up).
+    await pg.query('update payment_orders set psp_capture_id = null where id = $1', [order.paymentOrderId]);
+    await pastLag();
+    await settle();
+    expect(await scalar(`select resolved_at::text as v from reconciliation_mismatches where kind = 'settled-unknown' and subject_id = $1`, [item])).toBeNull();
+    expect(await scalar('select count(*)::text as v from reconciliation_mismatches where kind = $1 and subject_id = $2', ['settled-unknown', item])).toBe('1');
+    await pg.query('update payment_orders set psp_capture_id = $2 where id = $1', [order.paymentOrderId, captureId]);
+    // The next run re-imports the day (the item is stored: nothing new) and matches the stored item again.
+    await settle();
+    expect(await scalar(`select resolution as v from reconciliation_mismatches where kind = 'settled-unknown' and subject_id = $1`, [item])).toBe('matched later: settled');
+    expect(await scalar('select seller_id as v from settlement_items where item_id = $1', [item])).toBe(seller);
+    expect(await scalar('select (settled_at is not null)::text as v from payment_orders where id = $1', [order.paymentOrderId])).toBe('true');
+    await journaled('the SETTLEMENT entry', [`SETTLEMENT:${item}`]);
+    expect((await availableBalances(dbHandle.db, seller))[0]!.availableMinor).toBe(3_900n);
+  });
+
+  test('an operator accepts an amount mismatch: the capture settles at the PSP figures, its refunds count, and it cannot be accepted twice', async () => {
+    const seller = uniqueId('accept-seller');
+    const altered = await capturedOrder(seller, 8_000); // owes 7 800
+    const dropped = await capturedOrder(seller, 1_000);
+    await setFaults({ alter: { [altered.paymentOrderId]: '7990' }, drop: [dropped.paymentOrderId] });
+    await pastLag();
+    await settle(1);
+    await setFaults({});
+    const item = `stl_${(await captureIdOf(altered.paymentOrderId))!}`;
+    const mismatchId = (await scalar(`select id::text as v from reconciliation_mismatches where kind = 'amount-mismatch' and subject_id = $1`, [item]))!;
+    const unsettledId = (await scalar(`select id::text as v from reconciliation_mismatches where kind = 'captured-not-settled' and subject_id = $1`, [dropped.paymentOrderId]))!;
+    // A refund of the unsettled capture: neither counts in available yet.
+    await refunded(altered.paymentId, altered.paymentOrderId, 1_000); // takes back 975
+    expect((await availableBalances(dbHandle.db, seller)).map((a) => a.availableMinor)).toEqual([]);
+
+    const path = `/api/v1/ops/reconciliation/mismatches/${mismatchId}/accept`;
+    const reason = 'PSP confirmed 7 990 (ticket #42)';
+    expect((await call('POST', path, { reason }, { auth: operator, key: null })).status).toBe(400); // no Idempotency-Key
+    expect((await call('POST', path, {}, { auth: operator })).status).toBe(400); // no reason
+    expect((await call('POST', path, { reason })).status).toBe(403); // no ops:write
+    expect((await call('POST', '/api/v1/ops/reconciliation/mismatches/999999999/accept', { reason }, { auth: operator })).status).toBe(404);
+    expect((await call('POST', '/api/v1/ops/reconciliation/mismatches/abc/accept', { reason }, { auth: operator })).status).toBe(404);
+    const notAcceptable = await call('POST', `/api/v1/ops/reconciliation/mismatches/${unsettledId}/accept`, { reason }, { auth: operator });
+    expect(notAcceptable.status).toBe(422);
+    expect(notAcceptable.json.type).toContain('mismatch-not-acceptable');
+    expect(await entriesOf(`SETTLEMENT:${item}`)).toBe(0);
+
+    const key = uniqueId('accept-key');
+    const accepted = await call('POST', path, { reason }, { auth: operator, key });
+    expect(accepted.status).toBe(200);
+    expect(accepted.json).toMatchObject({ mismatchId, itemId: item, sellerId: seller, journalEntryId: `SETTLEMENT:${item}`, actor: 'operator-alice' });
+    const replay = await call('POST', path, { reason }, { auth: operator, key });
+    expect({ status: replay.status, replayed: replay.replayed }).toEqual({ status: 200, replayed: true });
+    expect((await call('POST', path, { reason: 'again' }, { auth: operator })).status).toBe(409);
+    expect(await scalar('select resolution as v from reconciliation_mismatches where id = $1', [mismatchId])).toBe(`ACCEPTED as settled by operator-alice: ${reason}`);
+    await journaled('the accepted SETTLEMENT entry', [`SETTLEMENT:${item}`]);
+    // Settled at the PSP's gross: 7 990 out of PSP_RECEIVABLES (the 10 left there is for an ADJUSTMENT).
+    expect(await scalar(`select sum(amount_minor)::text as v from postings where journal_entry_id = $1 and account_code = 'PSP_RECEIVABLES'`, [`SETTLEMENT:${item}`])).toBe('7990');
+    // The share is available now, net of its refund: 7 800 - 975.
+    expect((await availableBalances(dbHandle.db, seller))[0]!.availableMinor).toBe(7_800n - 975n);
+  });
+
+  test('a payout its run left reserved is completed by the sweeper, once; a return after the run stopped watching is recorded', async () => {
+    const seller = uniqueId('seller-payout-return-swept');
+    await capturedOrder(seller, 2_000); // owes 1 950
+    await pastLag();
+    await settle();
+    // A run that reserved and then ended without sending (terminated, reset, out of retries).
+    const [reserved] = await reservePayouts(dbHandle.db, { sellerId: seller, period: uniqueId('swept-period'), minMinor: 1n });
+    expect(reserved).toMatchObject({ amountMinor: '1950', status: 'PAYOUT_REQUESTED' });
+    const moneyOut = createMoneyOutClient({ baseUrl: psp(), timeoutMs: 5_000 });
+    const deps = { db: dbHandle.db, payouts: createPayoutActivities({ db: dbHandle.db, moneyOut, wakeLedger: async () => undefined }), log: createLogger({ name: 'payout-sweeper-test', level: 'silent' }) };
+    const options = { stuckAfterS: 0, returnWatchS: 0, returnHorizonS: 3_600, recheckS: 0, limit: 1_000 };
+    const railLog = async () => ((await (await fetch(`${psp()}/v1/payouts/log?sellerId=${encodeURIComponent(seller)}`)).json()) as { payouts: Json[] }).payouts;
+    // Two sweepers at once (two workers): the payout is claimed by one.
+    const [a, b] = await Promise.all([sweepPayoutsOnce(deps, options), sweepPayoutsOnce(deps, options)]);
+    expect(a.sent + b.sent).toBeGreaterThanOrEqual(1);
+    expect(await scalar('select status as v from payouts where id = $1', [reserved!.payoutId])).toBe('PAID');
+    expect((await railLog()).map((p) => p.reference)).toEqual([reserved!.payoutId]);
+    // The run itself finishing its send later pays nothing more (same idempotency key).
+    expect((await deps.payouts.sendPayout(reserved!)).status).toBe('PAID');
+    expect((await railLog()).map((p) => p.reference)).toEqual([reserved!.payoutId]);
+    // The rail returns it after 3 s; no run is watching: the sweeper records it.
+    await waitFor('the return recorded', async () => {
+      await sweepPayoutsOnce(deps, options);
+      return (await scalar('select status as v from payouts where id = $1', [reserved!.payoutId])) === 'RETURNED' ? true : undefined;
+    }, 30_000, 500);
+    // The run's own late look-up of the same return changes nothing.
+    expect(await deps.payouts.checkPayoutReturned(reserved!)).toBe(true);
+    expect((await deps.payouts.sendPayout(reserved!)).status).toBe('RETURNED');
+    const facts = await scalar(`select count(*)::text as v from ledger_facts where id in ($1, $2)`, [`PAYOUT:${reserved!.payoutId}`, `PAYOUT_RETURN:${reserved!.payoutId}`]);
+    expect(facts).toBe('2');
+    expect((await railLog()).length).toBe(1);
+    expect((await availableBalances(dbHandle.db, seller))[0]!.availableMinor).toBe(1_950n);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The runbook is tested: every fenced `sh` block of docs/runbook.md runs, in order, against the
+ * The runbooks are tested: every fenced `sh` block of docs/runbook.md and docs/runbook-money-out.md runs, in order, against the
  * test run's stack (its API, worker, PSP, database and task queue; `PAYORCH_ENV_FILE` points at no
  * file, so the blocks use the run's settings) with the placeholders filled from a real payment
  * (captured, partly refunded). A block that exits non-zero fails. The PSP's scenario is put back
@@ -45,9 +45,11 @@ async function fetchAgain(url: string, init: RequestInit): Promise<Response> {
 
 const resetScenario = () => fetchAgain(`${testEnv().pspBaseUrl}/v1/scenario`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ scenario: testEnv().env.PSP_SCENARIO }) });
 
-const blocks = shellBlocks(readFileSync(path.join(ROOT, 'docs/runbook.md'), 'utf8'));
+/** The runbooks whose blocks run: the main one and money out. */
+const RUNBOOKS = ['docs/runbook.md', 'docs/runbook-money-out.md'];
+const blocks = RUNBOOKS.flatMap((file) => shellBlocks(readFileSync(path.join(ROOT, file), 'utf8')).map((b) => ({ ...b, file, name: `${file}:${b.line}` })));
 
-describe('docs/runbook.md', () => {
+describe('the runbooks (docs/runbook.md, docs/runbook-money-out.md)', () => {
   const placeholders: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -78,16 +80,17 @@ describe('docs/runbook.md', () => {
   });
 
   it('has shell blocks, and only placeholders the test can fill', () => {
-    expect(blocks.length).toBeGreaterThanOrEqual(10);
+    expect(blocks.filter((b) => b.file === 'docs/runbook.md').length).toBeGreaterThanOrEqual(10);
+    expect(blocks.filter((b) => b.file === 'docs/runbook-money-out.md').length).toBeGreaterThanOrEqual(3);
     const used = new Set(blocks.flatMap((b) => [...b.script.matchAll(/<([A-Za-z]+)>/g)].map((m) => m[1]!)));
     expect([...used].filter((p) => !['paymentId', 'paymentOrderId', 'refundId', 'sellerId'].includes(p))).toEqual([]);
   });
 
-  it.each(blocks.map((b) => [b.line, b] as const))('the block at line %i runs', async (_line, block) => {
+  it.each(blocks.map((b) => [b.name, b] as const))('the block at %s runs', async (_name, block) => {
     const script = block.script.replace(/<([A-Za-z]+)>/g, (m, name: string) => placeholders[name] ?? m);
     const result = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', script], { cwd: ROOT, env: { ...process.env, ...testEnv().env }, encoding: 'utf8', timeout: 110_000, maxBuffer: 64 * 1024 * 1024 });
     if (block.script.includes('/v1/scenario')) await resetScenario();
     const tail = (text: string) => text.split('\n').slice(-15).join('\n');
-    expect({ line: block.line, status: result.status, signal: result.signal, stderr: result.status === 0 ? '' : tail(result.stderr ?? ''), stdout: result.status === 0 ? '' : tail(result.stdout ?? '') }).toEqual({ line: block.line, status: 0, signal: null, stderr: '', stdout: '' });
+    expect({ line: block.name, status: result.status, signal: result.signal, stderr: result.status === 0 ? '' : tail(result.stderr ?? ''), stdout: result.status === 0 ? '' : tail(result.stdout ?? '') }).toEqual({ line: block.name, status: 0, signal: null, stderr: '', stdout: '' });
   });
 });

@@ -1,0 +1,2 @@
+ALTER TABLE "payouts" ADD COLUMN "swept_at" timestamp with time zone;--> statement-breakpoint
+CREATE INDEX "payouts_open_idx" ON "payouts" USING btree ("status","swept_at") WHERE "payouts"."status" in ('PAYOUT_REQUESTED', 'PAID');
