@@ -49,22 +49,48 @@ export type AdvanceInput = { transition: TransitionInput; ledgerFacts: LedgerFac
  * carries nothing the ledger needs; losing it loses nothing, the sweeper wakes the ledger later).
  */
 export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (sellerId: string) => Promise<void> }) {
-  // Lock the payment (found through the order), read all its orders under that lock, then update
-  // the order and the payment together and insert the facts. Locking first means a sibling order
-  // finishing at the same moment is seen in its final state, never missed.
+  // The facts and the merchant event first (idempotent inserts, keyed; what they say is fixed by
+  // the input and the order's immutable columns), then lock the payment, read all its orders under
+  // that lock, and update the order and the payment together. Locking means a sibling order
+  // finishing at the same moment is seen in its final state, never missed; taking the lock last
+  // keeps siblings of a multi-seller payment waiting for each other only for the status update,
+  // not for the inserts. An illegal transition throws under the lock and rolls all of it back.
   const recordTransition = (input: TransitionInput, facts: readonly LedgerFactPayload[]): Promise<TransitionResult> =>
     deps.db.transaction(async (tx) => {
-      const locked = await tx.execute<{ id: string; traceparent: string | null }>(
-        sql`select ${payments.id} as id, ${payments.traceparent} as traceparent from ${payments} where ${payments.id} = (select ${paymentOrders.paymentId} from ${paymentOrders} where ${paymentOrders.id} = ${input.paymentOrderId}) for update`,
+      const found = await tx.execute<{ payment_id: string; traceparent: string | null; seller_id: string; amount_minor: string; currency: string }>(
+        sql`select p.id as payment_id, p.traceparent, po.seller_id, po.amount_minor::text as amount_minor, po.currency
+              from ${paymentOrders} po join ${payments} p on p.id = po.payment_id where po.id = ${input.paymentOrderId}`,
       );
-      const payment = locked.rows[0];
-      if (!payment) {
+      const order = found.rows[0];
+      if (!order) {
         throw ApplicationFailure.create({ type: 'PaymentOrderNotFound', message: `no payment order ${input.paymentOrderId}`, nonRetryable: true });
       }
+      // Idempotent (the fact id is its journal entry id): a retry inserts nothing new.
+      await insertLedgerFacts(tx, facts, order.traceparent);
+      const eventType = EVENT_OF[input.to];
+      if (eventType) {
+        await insertMerchantEvents(tx, [
+          {
+            type: eventType,
+            sellerId: order.seller_id,
+            subjectId: input.paymentOrderId,
+            data: {
+              paymentId: order.payment_id,
+              paymentOrderId: input.paymentOrderId,
+              sellerId: order.seller_id,
+              amount: moneyToJson({ amountMinor: BigInt(order.amount_minor), currency: order.currency.trim() }),
+              status: input.to,
+              ...(input.pspCaptureId ? { pspCaptureId: input.pspCaptureId } : {}),
+              ...(input.to !== 'CAPTURED' && input.lastPspError ? { lastPspError: input.lastPspError } : {}),
+            },
+          },
+        ]);
+      }
+      await tx.execute(sql`select 1 from ${payments} where id = ${order.payment_id} for update`);
       const orders = await tx
-        .select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts, sellerId: paymentOrders.sellerId, amountMinor: paymentOrders.amountMinor, currency: paymentOrders.currency, refundedMinor: paymentOrders.refundedMinor, cancelRequestedAt: paymentOrders.cancelRequestedAt })
+        .select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts, amountMinor: paymentOrders.amountMinor, refundedMinor: paymentOrders.refundedMinor, cancelRequestedAt: paymentOrders.cancelRequestedAt })
         .from(paymentOrders)
-        .where(eq(paymentOrders.paymentId, payment.id));
+        .where(eq(paymentOrders.paymentId, order.payment_id));
       const current = orders.find((o) => o.id === input.paymentOrderId)!;
       const from = current.status as PaymentOrderStatus;
       // A retried activity re-applies the same transition: that is success, not an error.
@@ -82,28 +108,7 @@ export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (
                  workflow_started_at = coalesce(workflow_started_at, now()), updated_at = now()
            where id = ${input.paymentOrderId} and ${!alreadyApplied}
         )
-        update ${payments} set status = ${paymentStatus}, updated_at = now() where id = ${payment.id}`);
-      // Idempotent (the fact id is its journal entry id): a retry inserts nothing new.
-      await insertLedgerFacts(tx, facts, payment.traceparent);
-      const eventType = EVENT_OF[input.to];
-      if (eventType) {
-        await insertMerchantEvents(tx, [
-          {
-            type: eventType,
-            sellerId: current.sellerId,
-            subjectId: current.id,
-            data: {
-              paymentId: payment.id,
-              paymentOrderId: current.id,
-              sellerId: current.sellerId,
-              amount: moneyToJson({ amountMinor: current.amountMinor, currency: current.currency }),
-              status: input.to,
-              ...(input.pspCaptureId ? { pspCaptureId: input.pspCaptureId } : {}),
-              ...(input.to !== 'CAPTURED' && input.lastPspError ? { lastPspError: input.lastPspError } : {}),
-            },
-          },
-        ]);
-      }
+        update ${payments} set status = ${paymentStatus}, updated_at = now() where id = ${order.payment_id}`);
       return { applied: !alreadyApplied, paymentStatus, cancelRequested: current.cancelRequestedAt !== null };
     });
 
