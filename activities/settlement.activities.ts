@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Database } from '../db/client';
-import { detectUnsettled, importSettlementReport, rematchUnknownItems, sellersWithoutPayoutSchedule, type FeeModel, type ImportResult } from '../db/settlement';
+import { detectUnsettled, importSettlementReport, payoutAccountsWithoutSchedule, rematchUnknownItems, sellersWithoutPayoutSchedule, type FeeModel, type ImportResult } from '../db/settlement';
 
 /**
  * What an imported day returns to the workflow: counts only (a day may settle for thousands of
@@ -55,6 +55,8 @@ export function createSettlementActivities(deps: SettlementActivityDeps) {
         for (const sellerId of await sellersWithoutPayoutSchedule(deps.db, rematched.sellers)) await deps.ensurePayoutSchedule(sellerId);
         if (rematched.rematched < 1_000) break;
       }
+      // Payout accounts made outside an import (an operator accepting a mismatch) get their Schedule here.
+      for (const sellerId of await payoutAccountsWithoutSchedule(deps.db, 1_000)) await deps.ensurePayoutSchedule(sellerId);
       return detectUnsettled(deps.db, { olderThanS: input.olderThanS, limit: 10_000 });
     },
   };

@@ -103,9 +103,16 @@ export function moneyOutRouter(deps: { auth: Authenticator; db: Database; limits
         { id: adjustmentId, inTransaction: (tx) => idempotency.complete(tx, cmd, adjustmentId, created) },
       );
       if ('refused' in result) {
-        throw result.refused === 'mismatch-unknown'
-          ? new Problem(404, 'not-found', 'Mismatch not found', `No reconciliation mismatch has the id ${b.mismatchId}; nothing was booked.`)
-          : new Problem(409, 'mismatch-resolved', 'Mismatch already resolved', `Reconciliation mismatch ${b.mismatchId} is already resolved; nothing was booked.`);
+        if (result.refused === 'mismatch-unknown') throw new Problem(404, 'not-found', 'Mismatch not found', `No reconciliation mismatch has the id ${b.mismatchId}; nothing was booked.`);
+        if (result.refused === 'mismatch-needs-accept') {
+          throw new Problem(
+            422,
+            'mismatch-needs-accept',
+            'This mismatch is not resolved by an adjustment',
+            `Reconciliation mismatch ${b.mismatchId} concerns one of our captures or refunds: an amount or fee mismatch is accepted (POST /api/v1/ops/reconciliation/mismatches/${b.mismatchId}/accept) so that it settles, and the difference booked by an adjustment without mismatchId; captured-not-settled resolves when the PSP settles it. Only settled-unknown is resolved by an adjustment. Nothing was booked.`,
+          );
+        }
+        throw new Problem(409, 'mismatch-resolved', 'Mismatch already resolved', `Reconciliation mismatch ${b.mismatchId} is already resolved; nothing was booked.`);
       }
       return created;
     });

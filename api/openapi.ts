@@ -276,7 +276,7 @@ export const openApiDocument = {
     '/api/v1/ops/ledger/adjustments': {
       post: {
         operationId: 'createLedgerAdjustment',
-        summary: 'An explicit, audited ADJUSTMENT entry (operators, scope ops:write); resolves the mismatch it names',
+        summary: 'An explicit, audited ADJUSTMENT entry (operators, scope ops:write); resolves the settled-unknown mismatch it names',
         description: 'Requires ops:write and an Idempotency-Key (same semantics as checkout: a retry with the same key and body replays the first answer with Idempotent-Replayed: true and books nothing more). A mismatch is resolved by one adjustment only.',
         parameters: [{ name: 'Idempotency-Key', in: 'header', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$' } }],
         requestBody: {
@@ -291,7 +291,7 @@ export const openApiDocument = {
           '404': problemResponse('mismatchId names no reconciliation mismatch; nothing was booked.'),
           '409': problemResponse('The mismatch is already resolved (mismatch-resolved), or the same key is in flight; nothing was booked.'),
           '415': problemResponse('Not JSON.'),
-          '422': problemResponse('The Idempotency-Key was already used with a different request.'),
+          '422': problemResponse('mismatchId names a mismatch of one of our captures or refunds (amount, fee: accept it; captured-not-settled: resolves when the PSP settles) - only settled-unknown is resolved by an adjustment (mismatch-needs-accept); or the Idempotency-Key was already used with a different request.'),
           '429': tooManyRequests,
         },
       },

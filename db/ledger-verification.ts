@@ -165,6 +165,15 @@ function moneyOutChecks(graceMs: number, paymentIds?: string[]): Array<[string, 
              and not exists (select 1 from settlement_items i join journal_entries je on je.id = 'SETTLEMENT:' || i.item_id where i.refund_id = r.id)`,
     ],
     [
+      'every settlement item matched to one of our captures or refunds settled it, or has an open amount/fee mismatch (nothing the PSP paid us is stranded)',
+      sql`select i.item_id from settlement_items i
+            left join payment_orders po on i.kind = 'CAPTURE' and po.id = i.payment_order_id
+            left join refunds r on i.kind = 'REFUND' and r.id = i.refund_id
+           where (po.id is not null or r.id is not null) and ${settledBefore(sql`i.created_at`)} and ${ofPayments(sql`coalesce(po.payment_id, r.payment_id)`)}
+             and coalesce(po.settled_at, r.settled_at) is null
+             and not exists (select 1 from reconciliation_mismatches m where m.subject_id = i.item_id and m.kind in ('amount-mismatch', 'fee-mismatch', 'settled-unknown') and m.resolved_at is null)`,
+    ],
+    [
       'platform cash = settled net (captures in, refunds out) - payouts paid + payouts returned +/- adjustments of cash',
       sql`with journaled as (select id from ledger_facts where journaled_at is not null),
             expected as (

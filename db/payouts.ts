@@ -164,8 +164,9 @@ export async function listPayouts(db: Database, sellerId: string, limit: number)
 export type PayoutToSweep = ReservedPayout & { reason: 'not-sent' | 'return-unwatched' };
 
 /**
- * What the payout sweeper must look up at the rail, oldest look-up first, each at most once per
- * `recheckS` (the look-up time is recorded here, so a rail outage does not make it spin):
+ * What the payout sweeper must look up at the rail - payouts left reserved first, then the oldest
+ * look-ups - each at most once per `recheckS` (the look-up time is recorded here, so a rail outage
+ * does not make it spin; a paid payout's look-ups space out further as it ages):
  * - `not-sent`: reserved (PAYOUT_REQUESTED) longer than `stuckAfterS` ago - its run may have ended
  *   without an outcome (terminated, reset, out of retries while the rail was down);
  * - `return-unwatched`: PAID longer than `returnWatchS` ago (its run stopped watching) and less than
@@ -176,11 +177,14 @@ export async function claimPayoutsToSweep(db: Database, options: { stuckAfterS: 
     with due as (
       select id from payouts
        where status in ('PAYOUT_REQUESTED', 'PAID')
-         and (swept_at is null or swept_at < now() - make_interval(secs => ${options.recheckS}))
-         and ((status = 'PAYOUT_REQUESTED' and created_at < now() - make_interval(secs => ${options.stuckAfterS}))
+         and ((status = 'PAYOUT_REQUESTED' and created_at < now() - make_interval(secs => ${options.stuckAfterS})
+               and (swept_at is null or swept_at < now() - make_interval(secs => ${options.recheckS})))
            or (status = 'PAID' and paid_at < now() - make_interval(secs => ${options.returnWatchS})
-                               and paid_at > now() - make_interval(secs => ${options.returnHorizonS})))
-       order by swept_at nulls first, created_at
+               and paid_at > now() - make_interval(secs => ${options.returnHorizonS})
+               -- looked up less often as the payout ages (every recheckS, or a 24th of its age):
+               -- about 75 look-ups over a 60-day horizon instead of one per recheck interval
+               and (swept_at is null or swept_at < now() - greatest(make_interval(secs => ${options.recheckS}), (now() - paid_at) / 24))))
+       order by (status = 'PAYOUT_REQUESTED') desc, swept_at nulls first, created_at
        limit ${options.limit}
        for update skip locked)
     update payouts p set swept_at = now() from due where p.id = due.id

@@ -14,6 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { MismatchKind } from '../domain/money-out';
+import { merchantPayable } from '../ledger/accounts';
 import type { SettlementReportDto } from '../psp/money-out.client';
 import type { Database } from './client';
 import { insertLedgerFacts, type Executor } from './ledger-facts';
@@ -237,13 +238,13 @@ export async function acceptSettledItem(
     const [mismatch] = await tx.select().from(reconciliationMismatches).where(eq(reconciliationMismatches.id, BigInt(request.mismatchId))).for('update');
     if (!mismatch) return { refused: 'mismatch-unknown' };
     if (mismatch.resolvedAt !== null) return { refused: 'mismatch-resolved' };
-    if (mismatch.kind !== 'amount-mismatch' && mismatch.kind !== 'fee-mismatch') return { refused: 'not-acceptable', detail: `a ${mismatch.kind} mismatch names nothing of ours to settle; book it with an ADJUSTMENT` };
+    if (mismatch.kind !== 'amount-mismatch' && mismatch.kind !== 'fee-mismatch') return { refused: 'not-acceptable', detail: `a ${mismatch.kind} mismatch names nothing of ours to settle` };
     const [item] = await tx.select().from(settlementItems).where(eq(settlementItems.itemId, mismatch.subjectId));
     const [order] = item?.kind === 'CAPTURE' && item.paymentOrderId ? await tx.select().from(paymentOrders).where(eq(paymentOrders.id, item.paymentOrderId)).for('update') : [];
     const [refund] = item?.kind === 'REFUND' && item.refundId ? await tx.select().from(refunds).where(eq(refunds.id, item.refundId)).for('update') : [];
     const ours = order ?? refund;
     if (!item || !ours || !item.sellerId) return { refused: 'not-acceptable', detail: 'the settlement item names none of our captures or refunds' };
-    if (ours.currency.trim() !== item.currency.trim()) return { refused: 'not-acceptable', detail: `the PSP settled ${item.currency}, we hold ${ours.currency}; book it with an ADJUSTMENT` };
+    if (ours.currency.trim() !== item.currency.trim()) return { refused: 'not-acceptable', detail: `the PSP settled ${item.currency}, we hold ${ours.currency}: take it up with the PSP` };
     if (ours.settledAt !== null) return { refused: 'not-acceptable', detail: 'this capture or refund is already settled by another item' };
     await settleItem(
       tx,
@@ -268,6 +269,12 @@ export async function sellersWithoutPayoutSchedule(db: Database, sellerIds: stri
     for (const r of rows) out.add(r.sellerId);
   }
   return [...out];
+}
+
+/** Sellers with a payout account but no payout Schedule yet (an operator's acceptance creates the account outside a settlement run), oldest first. */
+export async function payoutAccountsWithoutSchedule(db: Database, limit: number): Promise<string[]> {
+  const rows = await db.selectDistinct({ sellerId: payoutAccounts.sellerId }).from(payoutAccounts).where(isNull(payoutAccounts.scheduleCreatedAt)).orderBy(payoutAccounts.sellerId).limit(limit);
+  return rows.map((r) => r.sellerId);
 }
 
 /** Captures and refunds we hold as done that the PSP has not settled `olderThanS` after. */
@@ -318,7 +325,7 @@ export async function openMismatchCounts(db: Database): Promise<Record<string, n
 }
 
 export type AdjustmentRequest = { streamId: string; debitAccount: string; creditAccount: string; amountMinor: bigint; currency: string; reason: string; actor: string; mismatchId?: string };
-export type AdjustmentOutcome = { adjustmentId: string } | { refused: 'mismatch-unknown' | 'mismatch-resolved' };
+export type AdjustmentOutcome = { adjustmentId: string } | { refused: 'mismatch-unknown' | 'mismatch-resolved' | 'mismatch-needs-accept' };
 
 /**
  * An operator's ADJUSTMENT: the audit row and the ledger fact in one transaction (the entry is
@@ -336,12 +343,24 @@ export async function recordAdjustment(
   return db.transaction(async (tx): Promise<AdjustmentOutcome> => {
     if (request.mismatchId) {
       const [mismatch] = await tx
-        .select({ resolvedAt: reconciliationMismatches.resolvedAt })
+        .select({ resolvedAt: reconciliationMismatches.resolvedAt, kind: reconciliationMismatches.kind })
         .from(reconciliationMismatches)
         .where(eq(reconciliationMismatches.id, BigInt(request.mismatchId)))
         .for('update');
       if (!mismatch) return { refused: 'mismatch-unknown' };
       if (mismatch.resolvedAt !== null) return { refused: 'mismatch-resolved' };
+      // Only money the PSP settled that is not ours (settled-unknown) is resolved by an adjustment.
+      // Resolving a mismatch of our own capture or refund that way would leave it unsettled for
+      // good (its share never payable): an amount or fee mismatch is accepted first (and the
+      // difference adjusted after, without mismatchId); captured-not-settled resolves when the
+      // PSP settles it.
+      if (mismatch.kind !== 'settled-unknown') return { refused: 'mismatch-needs-accept' };
+    }
+    // A seller's payable credited by hand is payable like settled money: the seller needs a payout
+    // account (its Schedule follows at the next settlement run).
+    const payable = merchantPayable(request.streamId);
+    if (request.debitAccount === payable || request.creditAccount === payable) {
+      await tx.insert(payoutAccounts).values({ sellerId: request.streamId, currency: request.currency }).onConflictDoNothing();
     }
     await tx.insert(ledgerAdjustments).values({ id, streamId: request.streamId, debitAccount: request.debitAccount, creditAccount: request.creditAccount, amountMinor: request.amountMinor, currency: request.currency, reason: request.reason, actor: request.actor, mismatchId: request.mismatchId ? BigInt(request.mismatchId) : null });
     await insertLedgerFacts(tx, [

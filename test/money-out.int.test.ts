@@ -175,18 +175,27 @@ describe('money out: settlement, reconciliation, payouts', () => {
     expect(Number(/payorch_reconciliation_mismatches\{kind="amount-mismatch"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
     expect(Number(/payorch_reconciliation_mismatches\{kind="captured-not-settled"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
 
-    // The operator settles the difference explicitly: a reason is required, the actor is recorded.
-    const mismatchId = String((await scalar(`select id::text as v from reconciliation_mismatches where kind = 'amount-mismatch' and subject_id = $1`, [alteredItem]))!);
-    const body = { streamId: seller, debitAccount: 'PLATFORM_CASH', creditAccount: 'PSP_RECEIVABLES', amount: { quantity: 1, currency: 'EUR' }, mismatchId };
-    expect((await call('POST', '/api/v1/ops/ledger/adjustments', body, { auth: operator })).status).toBe(400); // no reason
-    expect((await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, reason: 'PSP over-settled by 1' })).status).toBe(403);
-    const adjusted = await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, reason: 'PSP over-settled by 1' }, { auth: operator });
+    // An adjustment never resolves a mismatch of our own capture (it would stay unsettled for good):
+    // an amount or fee mismatch is accepted (test below), captured-not-settled waits for the PSP.
+    const mismatchOf = async (kind: string, subject: string) => String((await scalar(`select id::text as v from reconciliation_mismatches where kind = $1 and subject_id = $2`, [kind, subject]))!);
+    const body = { streamId: seller, debitAccount: 'PLATFORM_CASH', creditAccount: 'PSP_RECEIVABLES', amount: { quantity: 1, currency: 'EUR' } };
+    for (const [kind, subject] of [['amount-mismatch', alteredItem], ['fee-mismatch', feeItem], ['captured-not-settled', dropped.paymentOrderId]] as const) {
+      const refused = await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, reason: 'try to resolve it by hand', mismatchId: await mismatchOf(kind, subject) }, { auth: operator });
+      expect({ kind, status: refused.status, type: refused.json.type as string }).toEqual({ kind, status: 422, type: expect.stringContaining('mismatch-needs-accept') });
+    }
+    // Money the PSP settled that is not ours (settled-unknown) is booked by an explicit adjustment:
+    // a reason is required, the actor is recorded, the mismatch resolved once.
+    const unknownItem = uniqueId('stl_unknown');
+    const mismatchId = (await scalar(`insert into reconciliation_mismatches (kind, subject_id, report_date, details) values ('settled-unknown', $1, $2, '{}') returning id::text as v`, [unknownItem, today]))!;
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, mismatchId }, { auth: operator })).status).toBe(400); // no reason
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, mismatchId, reason: 'PSP settled an unknown item: a payment of another platform (ticket #7)' })).status).toBe(403);
+    const adjusted = await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, mismatchId, reason: 'PSP settled an unknown item: a payment of another platform (ticket #7)' }, { auth: operator });
     expect(adjusted.status).toBe(201);
     await journaled('the ADJUSTMENT entry', [adjusted.json.journalEntryId]);
     expect(await scalar('select actor as v from ledger_adjustments where id = $1', [adjusted.json.adjustmentId])).toBe('operator-alice');
     expect(await scalar('select resolution as v from reconciliation_mismatches where id = $1', [mismatchId])).toContain('operator-alice');
     // The mismatch is resolved: a second adjustment for it is refused and books nothing.
-    const again = await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, reason: 'PSP over-settled by 1, again' }, { auth: operator });
+    const again = await call('POST', '/api/v1/ops/ledger/adjustments', { ...body, mismatchId, reason: 'the same, again' }, { auth: operator });
     expect(again.status).toBe(409);
     expect(await scalar('select count(*)::int as v from ledger_adjustments where mismatch_id = $1', [mismatchId])).toBe(1);
     await setFaults({});
@@ -464,6 +473,11 @@ describe('money out: settlement, reconciliation, payouts', () => {
     expect(await scalar(`select sum(amount_minor)::text as v from postings where journal_entry_id = $1 and account_code = 'PSP_RECEIVABLES'`, [`SETTLEMENT:${item}`])).toBe('7990');
     // The share is available now, net of its refund: 7 800 - 975.
     expect((await availableBalances(dbHandle.db, seller))[0]!.availableMinor).toBe(7_800n - 975n);
+    // The seller's first settled money came from the acceptance: the next settlement run gives it its payout Schedule.
+    await settle();
+    const schedules: string[] = [];
+    for await (const sch of temporal.schedule.list()) schedules.push(sch.scheduleId);
+    expect(schedules).toContain(`payout:${seller}@${testConfig().TEMPORAL_TASK_QUEUE}`);
   });
 
   test('a payout its run left reserved is completed by the sweeper, once; a return after the run stopped watching is recorded', async () => {
