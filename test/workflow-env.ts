@@ -34,25 +34,43 @@ export type WorkflowHarness = {
   teardown: () => Promise<void>;
 };
 
-export async function createWorkflowHarness(options: { extraArgs?: string[]; ledgerSettings?: Partial<SellerLedgerSettings> } = {}): Promise<WorkflowHarness> {
+export type WorkflowHarnessOptions = {
+  /**
+   * Temporal suggests continue-as-new once a run's history reaches this many events (its default
+   * is 4Ki). The dev server takes it as a flag; the stack's temporal-server (server mode) has it in
+   * its dynamic config for one namespace only (scripts/stack: TEMPORAL_SHORT_HISTORY_NAMESPACE,
+   * TEMPORAL_SHORT_HISTORY_EVENTS), which the harness then uses.
+   */
+  suggestContinueAsNewAt?: number;
+  ledgerSettings?: Partial<SellerLedgerSettings>;
+};
+
+export async function createWorkflowHarness(options: WorkflowHarnessOptions = {}): Promise<WorkflowHarness> {
   const config = testConfig();
-  // PAYORCH_TEMPORAL=server (scripts/stack): the stack's production-configured temporal-server
-  // (PostgreSQL persistence, SQL visibility; search attributes registered by scripts/stack).
-  // Dev-server flags (extraArgs) have no equivalent there.
-  const env =
-    stackEnv().PAYORCH_TEMPORAL === 'server'
-      ? await TestWorkflowEnvironment.createFromExistingServer({
-          address: stackEnv().TEMPORAL_ADDRESS!,
-          namespace: stackEnv().TEMPORAL_NAMESPACE,
-        })
-      : await TestWorkflowEnvironment.createLocal({
-          server: {
-            executable: { type: 'existing-path', path: stackEnv().TEMPORAL_CLI_PATH! },
-            ip: '127.0.0.1',
-            searchAttributes: ALL_SEARCH_ATTRIBUTES,
-            extraArgs: ['--log-level', 'error', ...(options.extraArgs ?? [])],
-          },
-        });
+  const stack = stackEnv();
+  let env: TestWorkflowEnvironment;
+  if (stack.PAYORCH_TEMPORAL === 'server') {
+    // PAYORCH_TEMPORAL=server (scripts/stack): the stack's production-configured temporal-server
+    // (PostgreSQL persistence, SQL visibility; namespaces and search attributes from scripts/stack).
+    let namespace = stack.TEMPORAL_NAMESPACE;
+    if (options.suggestContinueAsNewAt !== undefined) {
+      if (String(options.suggestContinueAsNewAt) !== stack.TEMPORAL_SHORT_HISTORY_EVENTS || !stack.TEMPORAL_SHORT_HISTORY_NAMESPACE) {
+        throw new Error(`server mode suggests continue-as-new early only at ${stack.TEMPORAL_SHORT_HISTORY_EVENTS ?? '(unset)'} events (scripts/stack), not ${options.suggestContinueAsNewAt}`);
+      }
+      namespace = stack.TEMPORAL_SHORT_HISTORY_NAMESPACE;
+    }
+    env = await TestWorkflowEnvironment.createFromExistingServer({ address: stack.TEMPORAL_ADDRESS!, namespace });
+  } else {
+    const dynamicConfig = options.suggestContinueAsNewAt === undefined ? [] : ['--dynamic-config-value', `limit.historyCount.suggestContinueAsNew=${options.suggestContinueAsNewAt}`];
+    env = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: stack.TEMPORAL_CLI_PATH! },
+        ip: '127.0.0.1',
+        searchAttributes: ALL_SEARCH_ATTRIBUTES,
+        extraArgs: ['--log-level', 'error', ...dynamicConfig],
+      },
+    });
+  }
   const database = `payorch_${testEnv().runId}_${uniqueId('wf').replace(/-/g, '_')}`.toLowerCase();
   const databaseUrl = await createMigratedDatabase(stackEnv().DATABASE_URL!, database);
   const dbHandle = createDb({ url: databaseUrl, poolMax: 5, applicationName: 'workflow-test' });
@@ -76,6 +94,7 @@ export async function createWorkflowHarness(options: { extraArgs?: string[]; led
       };
       const worker = await Worker.create({
         connection: env.nativeConnection,
+        namespace: env.namespace ?? 'default',
         taskQueue,
         workflowsPath: options?.workflowsPath ?? require.resolve('../workflows'),
         activities: wrap ? wrap(activities) : activities,

@@ -213,7 +213,7 @@ describe('seller ledger workflow', () => {
   test('continue-as-new with a tiny history threshold loses and doubles nothing', async () => {
     const collector = await collectLedgerEvents(config().KAFKA_BROKERS, config().LEDGER_TOPIC);
     try {
-      await withHarness({ extraArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=40'], ledgerSettings: { batchMaxItems: 3, batchMaxWaitMs: 20 } }, undefined, async (h) => {
+      await withHarness({ suggestContinueAsNewAt: 40, ledgerSettings: { batchMaxItems: 3, batchMaxWaitMs: 20 } }, undefined, async (h) => {
         const sellerId = uniqueId('seller-can');
         const facts = Array.from({ length: 60 }, () => fact(sellerId));
         // Facts and wake-ups arrive while batches commit and while the workflow continues as new.
