@@ -34,7 +34,10 @@ const adjustmentSchema = z
     mismatchId: z.string().regex(/^[1-9][0-9]{0,18}$/).optional(),
   })
   .strict()
-  .refine((b) => b.debitAccount !== b.creditAccount, { message: 'debitAccount and creditAccount must differ', path: ['creditAccount'] });
+  .refine((b) => b.debitAccount !== b.creditAccount, { message: 'debitAccount and creditAccount must differ', path: ['creditAccount'] })
+  // A seller's payable is adjusted on that seller's own stream (where its available amount and payouts are kept).
+  .refine((b) => !b.debitAccount.startsWith('MERCHANT_PAYABLE.') || b.debitAccount === `MERCHANT_PAYABLE.${b.streamId}`, { message: 'a seller payable must be MERCHANT_PAYABLE.{streamId}', path: ['debitAccount'] })
+  .refine((b) => !b.creditAccount.startsWith('MERCHANT_PAYABLE.') || b.creditAccount === `MERCHANT_PAYABLE.${b.streamId}`, { message: 'a seller payable must be MERCHANT_PAYABLE.{streamId}', path: ['creditAccount'] });
 const acceptSchema = z.object({ reason: z.string().trim().min(3).max(500) }).strict();
 const MISMATCH_ID = /^[1-9][0-9]{0,18}$/;
 

@@ -174,6 +174,20 @@ function moneyOutChecks(graceMs: number, paymentIds?: string[]): Array<[string, 
              and not exists (select 1 from reconciliation_mismatches m where m.subject_id = i.item_id and m.kind in ('amount-mismatch', 'fee-mismatch', 'settled-unknown') and m.resolved_at is null)`,
     ],
     [
+      'no capture or refund has more than one SETTLEMENT entry',
+      sql`select coalesce(i.refund_id, i.payment_order_id)::text as subject_id, count(*) as settlements
+            from settlement_items i join journal_entries je on je.id = 'SETTLEMENT:' || i.item_id
+            left join payment_orders po on po.id = i.payment_order_id
+           where i.payment_order_id is not null and ${ofPayments(sql`po.payment_id`)}
+           group by i.kind, coalesce(i.refund_id, i.payment_order_id) having count(*) > 1`,
+    ],
+    [
+      'no settlement item naming one of our captures is left unmatched (a settled-unknown item we know now)',
+      sql`select i.item_id from settlement_items i join payment_orders po on po.psp_capture_id = i.psp_capture_id
+           where i.kind = 'CAPTURE' and i.payment_order_id is null and ${settledBefore(sql`i.created_at`)} and ${ofPayments(sql`po.payment_id`)}
+             and not exists (select 1 from reconciliation_mismatches m where m.subject_id = i.item_id and m.kind = 'settled-unknown' and m.resolved_at is null)`,
+    ],
+    [
       'platform cash = settled net (captures in, refunds out) - payouts paid + payouts returned +/- adjustments of cash',
       sql`with journaled as (select id from ledger_facts where journaled_at is not null),
             expected as (

@@ -102,6 +102,10 @@ async function decideItem(tx: Executor, item: SettleableItem & Record<string, un
   const gross = BigInt(item.grossMinor);
   const mismatch = async (kind: MismatchKind, sellerId: string | null, details: Record<string, unknown>): Promise<ItemDecision> => ({ outcome: kind, recorded: await recordMismatch(tx, { kind, subjectId: item.itemId, reportDate: item.reportDate, sellerId, details }) });
   if (!ours) return mismatch('settled-unknown', null, { ...item });
+  // A second item for a capture or refund another item already settled (a PSP correction, a
+  // re-issued item): never settled twice - the operator decides.
+  const settledAt = refund && item.kind === 'REFUND' ? refund.settledAt : order?.settledAt;
+  if (settledAt) return mismatch('duplicate-settlement', ours.sellerId, { ...item, paymentOrderId: order?.id ?? refund?.paymentOrderId, refundId: refund?.id ?? null, settledAt: settledAt.toISOString() });
   if (ours.amountMinor !== gross || ours.currency !== item.currency) {
     return mismatch('amount-mismatch', ours.sellerId, { ...item, oursMinor: ours.amountMinor.toString(), oursCurrency: ours.currency, paymentOrderId: order?.id ?? refund?.paymentOrderId, refundId: refund?.id ?? null });
   }

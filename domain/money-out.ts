@@ -11,5 +11,5 @@ export type PayoutStatus = (typeof PAYOUT_STATUSES)[number];
  * the allowed time; an item the PSP settled that we do not know; an item whose gross differs from
  * ours; a settled capture whose fee differs from the contracted fee model (RECON_FEE_*).
  */
-export const MISMATCH_KINDS = ['captured-not-settled', 'settled-unknown', 'amount-mismatch', 'fee-mismatch'] as const;
+export const MISMATCH_KINDS = ['captured-not-settled', 'settled-unknown', 'amount-mismatch', 'fee-mismatch', 'duplicate-settlement'] as const;
 export type MismatchKind = (typeof MISMATCH_KINDS)[number];

@@ -9,6 +9,8 @@ import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Client } from 'pg';
 import { createDb, type DbHandle } from '../db/client';
 import { verifyLedger } from '../db/ledger-verification';
+import { acceptSettledItem, importSettlementReport } from '../db/settlement';
+import type { SettlementReportDto } from '../psp/money-out.client';
 import { payoutScheduleId } from '../temporal/payout-schedules';
 import type { PayoutRunSummary } from '../workflows/payout.workflow';
 import type { SettlementSummary } from '../workflows/settlement.workflow';
@@ -127,5 +129,71 @@ describe('money out review: stranded seller money', () => {
     const run = await payoutRun(seller);
     // On 0c1cd5d: available shows 5 000, the run reserves nothing (no payout_accounts row) and there is no Schedule.
     expect(run.payouts.map((p) => Number(p.amountMinor))).toEqual(available.map((a) => a.availableMinor));
+  });
+  // A second review (branch rev16b) found the next three.
+  const settlementEntriesOf = async (captureId: string) => (await pg.query<{ id: string }>(`select f.id from ledger_facts f join settlement_items i on f.id = 'SETTLEMENT:' || i.item_id where i.psp_capture_id = $1 and i.kind = 'CAPTURE'`, [captureId])).rows.map((r) => r.id);
+  const openMismatch = (kind: string, subject: string) => scalar(`select count(*)::text as v from reconciliation_mismatches where kind = $1 and subject_id = $2 and resolved_at is null`, [kind, subject]);
+
+  test('a second PSP item for a capture already settled is never settled again (rematch and import): a duplicate-settlement mismatch instead', async () => {
+    const seller = uniqueId('review-dup-seller');
+    const order = await capturedOrder(seller, 8_000);
+    await pastLag();
+    await settle();
+    const captureId = (await scalar('select psp_capture_id as v from payment_orders where id = $1', [order.paymentOrderId]))!;
+    expect(await settlementEntriesOf(captureId)).toEqual([`SETTLEMENT:stl_${captureId}`]);
+    // The PSP re-issues the item under another id, filed settled-unknown at its import; the next run's rematch finds it ours.
+    const dupItem = `stl_dup_${captureId}`;
+    await pg.query(
+      `insert into settlement_items (item_id, report_date, kind, psp_capture_id, psp_refund_id, reference, gross_minor, fee_minor, net_minor, currency)
+       select $1, report_date, kind, psp_capture_id, null, reference, gross_minor, fee_minor, net_minor, currency from settlement_items where item_id = $2`,
+      [dupItem, `stl_${captureId}`],
+    );
+    await pg.query(`insert into reconciliation_mismatches (kind, subject_id, report_date, seller_id, details) select 'settled-unknown', item_id, report_date, null, '{}'::jsonb from settlement_items where item_id = $1`, [dupItem]);
+    await settle();
+    expect(await settlementEntriesOf(captureId)).toEqual([`SETTLEMENT:stl_${captureId}`]);
+    expect(await openMismatch('duplicate-settlement', dupItem)).toBe('1');
+    // A correction in a later report, imported directly.
+    const report = (await (await fetch(`${psp()}/v1/settlements/${(await scalar('select report_date as v from settlement_items where item_id = $1', [`stl_${captureId}`]))!}`)).json()) as SettlementReportDto;
+    const original = report.items.find((i) => i.captureId === captureId)!;
+    const corrected = await importSettlementReport(dbHandle.db, { ...report, date: '2099-01-01', items: [{ ...original, itemId: `stl_corr_${captureId}` }] });
+    expect(corrected).toMatchObject({ settled: 0, mismatches: 1 });
+    expect(await settlementEntriesOf(captureId)).toEqual([`SETTLEMENT:stl_${captureId}`]);
+    expect(await openMismatch('duplicate-settlement', `stl_corr_${captureId}`)).toBe('1');
+  });
+
+  test('an accepted amount mismatch, then the same capture in a later report: not settled twice', async () => {
+    const seller = uniqueId('review-accept-dup');
+    const mm = await amountMismatch(seller);
+    const captureId = mm.item.slice('stl_'.length);
+    const report = (await (await fetch(`${psp()}/v1/settlements/${(await scalar('select report_date as v from settlement_items where item_id = $1', [mm.item]))!}`)).json()) as SettlementReportDto;
+    expect('accepted' in (await acceptSettledItem(dbHandle.db, { mismatchId: mm.mismatchId, reason: 'PSP confirmed 7 990', actor: 'review' }))).toBe(true);
+    const original = report.items.find((i) => i.captureId === captureId)!;
+    await importSettlementReport(dbHandle.db, { ...report, date: '2099-01-02', items: [{ ...original, itemId: `stl_corr_${captureId}`, grossMinor: '8000', netMinor: String(8_000 - Number(original.feeMinor)) }] });
+    expect(await settlementEntriesOf(captureId)).toEqual([`SETTLEMENT:${mm.item}`]);
+    expect(await openMismatch('duplicate-settlement', `stl_corr_${captureId}`)).toBe('1');
+  });
+
+  test("an adjustment of another seller's payable than its stream's is refused (it would be neither available nor paid)", async () => {
+    const a = uniqueId('review-stream-a');
+    const b = uniqueId('review-seller-b');
+    const refused = await call('POST', '/api/v1/ops/ledger/adjustments', { streamId: a, debitAccount: 'PLATFORM_CASH', creditAccount: `MERCHANT_PAYABLE.${b}`, amount: { quantity: 5_000, currency: 'EUR' }, reason: 'owed to seller B' }, operator);
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.json.errors)).toContain('MERCHANT_PAYABLE.{streamId}');
+    expect(await scalar('select count(*)::text as v from ledger_adjustments where stream_id = $1', [a])).toBe('0');
+  });
+
+  test('ledger:verify flags a settled-unknown item closed by an adjustment that turns out to name one of our captures', async () => {
+    const seller = uniqueId('review-late-capture');
+    const order = await capturedOrder(seller, 8_000);
+    const captureId = (await scalar('select psp_capture_id as v from payment_orders where id = $1', [order.paymentOrderId]))!;
+    await pg.query('update payment_orders set psp_capture_id = null where id = $1', [order.paymentOrderId]);
+    await pastLag();
+    await settle();
+    const unknown = (await scalar(`select id::text as v from reconciliation_mismatches where kind = 'settled-unknown' and subject_id = $1`, [`stl_${captureId}`]))!;
+    const unmatched = async () => (await verifyLedger(dbHandle.db, { graceMs: 0, paymentIds: [order.paymentId] })).checks.find((c) => /left unmatched/.test(c.name))!.violations;
+    expect((await call('POST', '/api/v1/ops/ledger/adjustments', { streamId: 'platform', debitAccount: 'PLATFORM_CASH', creditAccount: 'PSP_RECEIVABLES', amount: { quantity: 1, currency: 'EUR' }, reason: 'not understood to be ours', mismatchId: unknown }, operator)).status).toBe(201);
+    expect(await unmatched()).toBe(0); // nothing of ours names it yet
+    await pg.query('update payment_orders set psp_capture_id = $2 where id = $1', [order.paymentOrderId, captureId]); // the capture's look-up resolves
+    expect(await unmatched()).toBe(1);
   });
 });

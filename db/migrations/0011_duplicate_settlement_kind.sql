@@ -1,0 +1,2 @@
+ALTER TABLE "reconciliation_mismatches" DROP CONSTRAINT "reconciliation_mismatches_kind_known";--> statement-breakpoint
+ALTER TABLE "reconciliation_mismatches" ADD CONSTRAINT "reconciliation_mismatches_kind_known" CHECK ("reconciliation_mismatches"."kind" in ('captured-not-settled','settled-unknown','amount-mismatch','fee-mismatch','duplicate-settlement'));
