@@ -52,10 +52,10 @@ export function createSettlementActivities(deps: SettlementActivityDeps) {
       for (let round = 0; round < 10; round++) {
         const rematched = await rematchUnknownItems(deps.db, { limit: 1_000, ...(deps.feeModel ? { feeModel: deps.feeModel } : {}) });
         for (const sellerId of rematched.sellers) await deps.wakeLedger(sellerId);
-        for (const sellerId of await sellersWithoutPayoutSchedule(deps.db, rematched.sellers)) await deps.ensurePayoutSchedule(sellerId);
         if (rematched.rematched < 1_000) break;
       }
-      // Payout accounts made outside an import (an operator accepting a mismatch) get their Schedule here.
+      // Every payout account still without its Schedule gets it here: sellers first settled by the
+      // rematch above, by an operator's acceptance, or by an import whose Schedule step failed.
       for (const sellerId of await payoutAccountsWithoutSchedule(deps.db, 1_000)) await deps.ensurePayoutSchedule(sellerId);
       return detectUnsettled(deps.db, { olderThanS: input.olderThanS, limit: 10_000 });
     },

@@ -68,12 +68,8 @@ export function moneyOutActivities(config: Config, client: Client, dbHandle: DbH
   const moneyOut = createMoneyOutClient({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS });
   return {
     ...createSettlementActivities({ db: dbHandle.db, moneyOut, wakeLedger, feeModel: { feeBps: config.RECON_FEE_BPS, feeFixedMinor: BigInt(config.RECON_FEE_FIXED_MINOR) }, ensurePayoutSchedule: (sellerId) => ensurePayoutSchedule(client, config, sellerId, { db: dbHandle.db }) }),
-    ...payoutActivities(config, dbHandle, wakeLedger),
+    ...createPayoutActivities({ db: dbHandle.db, moneyOut, wakeLedger }),
   };
-}
-
-function payoutActivities(config: Config, dbHandle: DbHandle, wakeLedger: (streamId: string) => Promise<void>) {
-  return createPayoutActivities({ db: dbHandle.db, moneyOut: createMoneyOutClient({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS }), wakeLedger });
 }
 
 let runtimeInstalled = false;
@@ -131,6 +127,8 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
 
   const ledgerSignal = createLedgerSignalActivities({ client, taskQueue: config.TEMPORAL_TASK_QUEUE, settings: ledgerSettingsFromConfig(config) });
+  // The payout sweeper uses the payout run's own activities (sendPayout, checkPayoutReturned).
+  const moneyOut = moneyOutActivities(config, client, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId));
   const activities = {
     ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })), db: dbHandle.db }),
     ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
@@ -138,7 +136,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
     ...createLedgerVerificationActivities({ db: dbHandle.db, graceMs: config.LEDGER_VERIFY_GRACE_MS }),
     ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
     ...createIdempotencyActivities({ db: dbHandle.db }),
-    ...moneyOutActivities(config, client, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId)),
+    ...moneyOut,
     ...createWebhookActivities({
       db: dbHandle.db,
       send: createWebhookSender({ policy: webhookUrlPolicyOf(config), timeoutMs: config.WEBHOOK_TIMEOUT_MS, responseMaxBytes: 1_024 }),
@@ -194,7 +192,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
       const stopPayoutSweeper = noRelays
         ? () => Promise.resolve()
         : runPayoutSweeper(
-            { db: dbHandle.db, payouts: payoutActivities(config, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId)), log },
+            { db: dbHandle.db, payouts: moneyOut, log },
             { intervalMs: config.PAYOUT_SWEEP_INTERVAL_MS, stuckAfterS: config.PAYOUT_STUCK_AFTER_S, returnWatchS: config.PAYOUT_RETURN_WATCH_S, returnHorizonS: config.PAYOUT_RETURN_HORIZON_S, recheckS: config.PAYOUT_SWEEP_RECHECK_S, limit: 100 },
           );
       const stopWebhookRelay =
