@@ -10,11 +10,22 @@ import type { Database } from '../db/client';
 import { paymentOrders } from '../db/schema';
 import { parseMinor } from '../domain/money';
 import { captureOutcomes, voidOutcomes } from '../observability/metrics';
+import type { LedgerFactPayload, PspError } from '../workflows/contracts';
+import type { AdvanceInput, TransitionResult } from './payment-order.activities';
 
 export type CaptureInput = { paymentOrderId: string; authorizationId: string; amountMinor: string; currency: string };
 
 /** The capture activity's answer: the PSP's outcome, or "not sent: the payment was cancelled". */
 export type CaptureActivityOutcome = CaptureOutcome | { kind: 'cancelled' };
+
+/**
+ * What `captureAndRecord` records if the PSP confirms the capture: the order's attempt count and
+ * last error as the workflow would write them, and the ledger facts of the step (AUTH_HOLD if not
+ * reported yet, CAPTURE; the activity adds the PSP's capture id to the CAPTURE fact).
+ */
+export type CaptureRecord = { attempts: number; lastPspError: PspError | null; ledgerFacts: LedgerFactPayload[] };
+/** `recorded`: Postgres holds CAPTURED and its facts (absent or false: the workflow records it). */
+export type RecordedCaptureOutcome = Exclude<CaptureActivityOutcome, { kind: 'captured' }> | { kind: 'captured'; captureId: string; recorded?: boolean };
 
 /** One key per PaymentOrder: every retry of its capture is the same request to the PSP. */
 export const captureIdempotencyKey = (paymentOrderId: string): string => `capture:${paymentOrderId}`;
@@ -25,7 +36,11 @@ export const refundIdempotencyKey = (refundId: string): string => `refund:${refu
 
 export type RefundInput = { refundId: string; pspCaptureId: string; amountMinor: string; currency: string };
 
-export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Database }) {
+/**
+ * `recordCapture` (the PaymentOrder step, payment-order.activities.ts) lets `captureAndRecord`
+ * record a confirmed capture itself; without it that activity only captures.
+ */
+export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Database; recordCapture?: (input: AdvanceInput) => Promise<TransitionResult> }) {
   const note = (operation: string, subjectId: string, outcome: { kind: string; code?: string }): void => {
     Context.current().log.debug(`psp ${operation}`, { subjectId, outcome: outcome.kind, code: outcome.code });
   };
@@ -41,6 +56,15 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
     captureOutcomes.inc({ outcome: outcome.kind, code: outcome.kind === 'captured' ? '' : outcome.code });
     return outcome;
   };
+  const captureUnlessCancelled = async (input: CaptureInput): Promise<CaptureActivityOutcome> => {
+    const [row] = await deps.db.select({ cancelRequestedAt: paymentOrders.cancelRequestedAt }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
+    if (row?.cancelRequestedAt) {
+      note('capture not sent (payment cancelled)', input.paymentOrderId, { kind: 'cancelled' });
+      captureOutcomes.inc({ outcome: 'cancelled', code: '' });
+      return { kind: 'cancelled' };
+    }
+    return capture(input);
+  };
   return {
     async capturePayment(input: CaptureInput): Promise<CaptureOutcome> {
       return capture(input);
@@ -54,15 +78,35 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
      * workflows of the previous release, which know no such outcome.
      */
     async captureUnlessCancelled(input: CaptureInput): Promise<CaptureActivityOutcome> {
-      {
-        const [row] = await deps.db.select({ cancelRequestedAt: paymentOrders.cancelRequestedAt }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
-        if (row?.cancelRequestedAt) {
-          note('capture not sent (payment cancelled)', input.paymentOrderId, { kind: 'cancelled' });
-          captureOutcomes.inc({ outcome: 'cancelled', code: '' });
-          return { kind: 'cancelled' };
-        }
+      return captureUnlessCancelled(input);
+    },
+
+    /**
+     * The current PaymentOrder's capture (workflows started with `captureRecording`): as
+     * `captureUnlessCancelled`, and a capture the PSP confirms is recorded at once - CAPTURED,
+     * its ledger facts and merchant event in one transaction, then the ledger's wake-up - so no
+     * workflow step follows on the happy path and Postgres knows of the capture as soon as the PSP
+     * has answered. A retry of this activity captures nothing twice (same idempotency key) and
+     * records nothing twice (the step is idempotent). If the recording fails (Postgres down), the
+     * outcome says `recorded: false` and the workflow records it in its step, which retries
+     * without limit: the PSP is not asked again.
+     */
+    async captureAndRecord(input: CaptureInput & { record: CaptureRecord }): Promise<RecordedCaptureOutcome> {
+      const { record, ...call } = input;
+      const outcome = await captureUnlessCancelled(call);
+      if (outcome.kind !== 'captured') return outcome;
+      if (!deps.recordCapture) return { ...outcome, recorded: false };
+      const pspCaptureId = outcome.captureId;
+      try {
+        await deps.recordCapture({
+          transition: { paymentOrderId: call.paymentOrderId, to: 'CAPTURED', attempts: record.attempts, lastPspError: record.lastPspError, pspCaptureId },
+          ledgerFacts: record.ledgerFacts.map((f) => (f.entryType === 'CAPTURE' ? { ...f, metadata: { ...f.metadata, pspCaptureId } } : f)),
+        });
+        return { ...outcome, recorded: true };
+      } catch (err) {
+        Context.current().log.warn('capture confirmed by the PSP, not recorded yet: the workflow records it', { paymentOrderId: call.paymentOrderId, pspCaptureId, error: err instanceof Error ? err.message : String(err) });
+        return { ...outcome, recorded: false };
       }
-      return capture(input);
     },
 
     /** Asks the PSP whether this PaymentOrder's capture happened (after an unknown outcome). */

@@ -46,6 +46,11 @@ test('the committed histories cover each workflow type and path', () => {
     'payment-order-v2-unknown-lookup-failing-retried.json',
     'payment-order-v2-window-closed-voided-run-2.json',
     'payment-order-v2-window-closed-voided.json',
+    // This release: the capture activity records a confirmed capture (no step after it); after
+    // retries; an unknown outcome found captured by the lookup is recorded by the step.
+    'payment-order-v3-captured-recorded-by-capture.json',
+    'payment-order-v3-retries-captured.json',
+    'payment-order-v3-unknown-lookup-captured.json',
     // Money out: paid, failed at the rail, paid then returned, nothing available; a settlement import.
     'payout-failed.json',
     'payout-nothing-available.json',

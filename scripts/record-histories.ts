@@ -39,7 +39,7 @@ import { createKafka, createLazyProducer } from '../kafka/client';
 import { createHttpPsp } from '../psp/http-psp.adapter';
 import { moneyOutActivities } from '../temporal/worker';
 import { seedAuthorizedPayment } from '../test/fixtures';
-import { ALL_SEARCH_ATTRIBUTES, CAPTURE_BOUNDED_BY_AUTHORIZATION, LEDGER_FACTS_IN_POSTGRES, cancelPaymentOrderSignal, ledgerFactsSignal, ledgerWakeSignal, refundWorkflowId, type RefundInput, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
+import { ALL_SEARCH_ATTRIBUTES, CAPTURE_BOUNDED_BY_AUTHORIZATION, CAPTURE_RECORDED_BY_ACTIVITY, LEDGER_FACTS_IN_POSTGRES, cancelPaymentOrderSignal, ledgerFactsSignal, ledgerWakeSignal, refundWorkflowId, type RefundInput, paymentOrderWorkflowId, sellerLedgerWorkflowId, type LedgerFactPayload, type PaymentOrderInput, type SellerLedgerSettings } from '../workflows/contracts';
 
 const ROOT = path.resolve(__dirname, '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -219,6 +219,24 @@ const RECORDINGS: Recording[] = [
     },
   },
   {
+    // The capture activity records the confirmed capture itself: no step after it.
+    name: 'payment-order-v3-captured-recorded-by-capture',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_visa')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY }),
+  },
+  {
+    // Retryable failures (a PENDING_CAPTURE step each), then a capture recorded by the activity.
+    name: 'payment-order-v3-retries-captured',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_retry_2')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY }),
+  },
+  {
+    // Unknown outcome resolved by a lookup: the workflow records the capture in a step.
+    name: 'payment-order-v3-unknown-lookup-captured',
+    version: 'current',
+    run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_timeout_1')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY }),
+  },
+  {
     name: 'refund-refunded',
     version: 'current',
     run: (ctx) => refundOf(ctx, 'tok_visa', 1_000n),
@@ -322,9 +340,10 @@ async function main(): Promise<void> {
   const connection = env.nativeConnection;
   const ledgerSettings: SellerLedgerSettings = { batchMaxItems: 10, batchMaxWaitMs: 0, historyEventsMax: 10_000 };
   const ledgerSignal = createLedgerSignalActivities({ client, taskQueue, settings: ledgerSettings });
+  const orderSteps = createPaymentOrderActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) });
   const activities = {
-    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }), db }),
-    ...createPaymentOrderActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
+    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }), db, recordCapture: orderSteps.advancePaymentOrder }),
+    ...orderSteps,
     ...createLedgerActivities({ db, producer, topic: config.LEDGER_TOPIC }),
     ...createLedgerVerificationActivities({ db, graceMs: 60_000 }),
     ...createRefundActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),

@@ -31,6 +31,7 @@ import { paymentOrders, payments, refunds } from '../db/schema';
 import type { BackoffPolicy } from '../domain/backoff';
 import {
   CAPTURE_BOUNDED_BY_AUTHORIZATION,
+  CAPTURE_RECORDED_BY_ACTIVITY,
   cancelPaymentOrderSignal,
   paymentOrderWorkflowId,
   refundWorkflowId,
@@ -123,6 +124,7 @@ export function createPaymentOrderStarter(deps: { client: Client; db: Database; 
       authExpiresAt: authExpiresAt.toISOString(),
       captureSafetyMarginMs: settings.captureSafetyMarginMs,
       captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION,
+      captureRecording: CAPTURE_RECORDED_BY_ACTIVITY,
     };
     await startOnce('paymentOrderWorkflow', paymentOrderWorkflowId(order.paymentOrderId), input, [
       { key: SA_PAYMENT_ORDER_STATUS, value: 'INITIATED_PENDING' },

@@ -129,9 +129,10 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
   const ledgerSignal = createLedgerSignalActivities({ client, taskQueue: config.TEMPORAL_TASK_QUEUE, settings: ledgerSettingsFromConfig(config) });
   // The payout sweeper uses the payout run's own activities (sendPayout, checkPayoutReturned).
   const moneyOut = moneyOutActivities(config, client, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId));
+  const orderSteps = createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) });
   const activities = {
-    ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })), db: dbHandle.db }),
-    ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
+    ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })), db: dbHandle.db, recordCapture: orderSteps.advancePaymentOrder }),
+    ...orderSteps,
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC, publishTimeoutMs: config.LEDGER_PUBLISH_TIMEOUT_MS }),
     ...createLedgerVerificationActivities({ db: dbHandle.db, graceMs: config.LEDGER_VERIFY_GRACE_MS }),
     ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),

@@ -76,16 +76,14 @@ test('a payment is one trace from the HTTP request to the PSP capture and the le
     const authorize = find('psp.authorize', http);
     const start = find('StartWorkflow:paymentOrderWorkflow', http);
     const run = await waitFor(`RunWorkflow under StartWorkflow in\n${tree()}`, async () => (start ? find('RunWorkflow:paymentOrderWorkflow', start) : undefined), 15_000);
-    const scheduleCapture = find('StartActivity:captureUnlessCancelled', run);
-    const runCapture = scheduleCapture && find('RunActivity:captureUnlessCancelled', scheduleCapture);
+    const scheduleCapture = find('StartActivity:captureAndRecord', run);
+    const runCapture = scheduleCapture && find('RunActivity:captureAndRecord', scheduleCapture);
     const pspCapture = runCapture && find('psp.capture', runCapture);
-    // The step that reports ledger facts (the CAPTURED one: the hold travels with the first outcome).
+    // The capture activity records the confirmed capture (the hold travels with it) and wakes the
+    // seller's ledger: that signal is the activity's child.
     const signalUnder = (step: ReadableSpan) => inTrace().find((s) => s.name.endsWith(':sellerLedgerWorkflow') && s.parentSpanId === step.spanContext().spanId);
-    // v2 has a single step (INITIATED_PENDING straight to CAPTURED), v1 two: wait for the one that signals.
-    const runStep = await waitFor('the advancePaymentOrder step that signals the seller ledger', async () =>
-      inTrace().find((s) => s.name === 'RunActivity:advancePaymentOrder' && signalUnder(s)),
-    );
-    const ledgerSignal = runStep && signalUnder(runStep);
+    const runStep = runCapture;
+    const ledgerSignal = await waitFor(`the ledger wake-up under RunActivity:captureAndRecord in\n${tree()}`, async () => (runCapture ? signalUnder(runCapture) : undefined));
     expect({ authorize: !!authorize, start: !!start, run: !!run, scheduleCapture: !!scheduleCapture, runCapture: !!runCapture, pspCapture: !!pspCapture, runStep: !!runStep, ledgerSignal: !!ledgerSignal, tree: tree() }).toEqual({
       authorize: true,
       start: true,

@@ -86,9 +86,10 @@ export async function createWorkflowHarness(options: WorkflowHarnessOptions = {}
     ledgerSettings,
     async createWorker(wrap, options) {
       const ledgerSignal = createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings });
+      const orderSteps = createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) });
       const activities = {
-        ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }), db: dbHandle.db }),
-        ...createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
+        ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }), db: dbHandle.db, recordCapture: orderSteps.advancePaymentOrder }),
+        ...orderSteps,
         ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
         ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
       };

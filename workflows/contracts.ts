@@ -11,6 +11,8 @@ import type { EntryType } from '../ledger/journal';
 
 /** PaymentOrderInput.captureModel of this version (see there). */
 export const CAPTURE_BOUNDED_BY_AUTHORIZATION = 'bounded-by-authorization';
+/** PaymentOrderInput.captureRecording of this version (see there). */
+export const CAPTURE_RECORDED_BY_ACTIVITY = 'by-capture-activity';
 /** SellerLedgerInput.journal of this version (see there). */
 export const LEDGER_FACTS_IN_POSTGRES = 'facts-in-postgres';
 
@@ -69,6 +71,16 @@ export type PaymentOrderInput = {
    */
   authExpiresAt?: string;
   captureSafetyMarginMs?: number;
+  /**
+   * 'by-capture-activity' (set by every starter of this version): a capture the PSP confirms is
+   * recorded - CAPTURED, its ledger facts and merchant event, one transaction - by the capture
+   * activity itself, the moment the PSP answers, so the happy path has no separate step (one
+   * local activity and its marker fewer per order, docs/performance.md). If that recording fails
+   * the workflow records it in a step as before. Absent: workflows started before this field
+   * existed record every outcome in a step. An input field rather than `patched()`, for the same
+   * reason as `captureModel`.
+   */
+  captureRecording?: typeof CAPTURE_RECORDED_BY_ACTIVITY;
   /** State handed over by continue-as-new (a capture that retries for days keeps its history short). */
   resume?: PaymentOrderResume;
 };

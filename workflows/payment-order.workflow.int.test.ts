@@ -6,6 +6,8 @@
  */
 import { eq } from 'drizzle-orm';
 import type { Worker } from '@temporalio/worker';
+import { temporal } from '@temporalio/proto';
+import type { CaptureInput, CaptureRecord, createPspActivities, RecordedCaptureOutcome } from '../activities/psp.activities';
 import { journalEntries, ledgerFacts, paymentOrders, payments } from '../db/schema';
 import { equalJitterBoundsMs } from '../domain/backoff';
 import { seedAuthorizedPayment, type SeededOrder } from '../test/fixtures';
@@ -13,6 +15,7 @@ import { testEnv, uniqueId, waitFor } from '../test/support';
 import { createWorkflowHarness, type WorkflowHarness } from '../test/workflow-env';
 import {
   CAPTURE_BOUNDED_BY_AUTHORIZATION,
+  CAPTURE_RECORDED_BY_ACTIVITY,
   paymentOrderStateQuery,
   paymentOrderWorkflowId,
   SA_CAPTURE_ATTEMPTS,
@@ -27,10 +30,22 @@ describe('PaymentOrder workflow', () => {
   let h: WorkflowHarness;
   let worker: Worker;
   let running: Promise<void>;
+  const notRecordedByCapture = new Set<string>();
 
   beforeAll(async () => {
     h = await createWorkflowHarness();
-    worker = await h.createWorker();
+    // Orders in `notRecordedByCapture` see the capture activity return a confirmed capture it did
+    // not record (as when Postgres fails right after the PSP answered).
+    worker = await h.createWorker((activities) => ({
+      ...activities,
+      async captureAndRecord(input: CaptureInput & { record: CaptureRecord }): Promise<RecordedCaptureOutcome> {
+        const psp = activities as unknown as ReturnType<typeof createPspActivities>;
+        if (!notRecordedByCapture.has(input.paymentOrderId)) return psp.captureAndRecord(input);
+        const { record: _record, ...call } = input;
+        const outcome = await psp.captureUnlessCancelled(call);
+        return outcome.kind === 'captured' ? { ...outcome, recorded: false } : outcome;
+      },
+    }));
     running = worker.run();
   });
   afterAll(async () => {
@@ -49,6 +64,7 @@ describe('PaymentOrder workflow', () => {
       authExpiresAt: order.authExpiresAt,
       captureSafetyMarginMs: 0,
       captureModel: CAPTURE_BOUNDED_BY_AUTHORIZATION,
+      captureRecording: CAPTURE_RECORDED_BY_ACTIVITY,
       ...overrides,
     };
     return h.env.client.workflow.start('paymentOrderWorkflow', { taskQueue: h.taskQueue, workflowId: paymentOrderWorkflowId(order.paymentOrderId), args: [input] });
@@ -97,6 +113,50 @@ describe('PaymentOrder workflow', () => {
     expect(await (await start(order)).result()).toMatchObject({ status: 'CAPTURED', attempts: 1 });
     const entries = await entriesOf(order.paymentOrderId, 2);
     expect(entries.AUTH_HOLD!.batchId).toBe(entries.CAPTURE!.batchId);
+  });
+
+  /** The history's local-activity markers (a step each) and activity tasks scheduled. */
+  const historyShape = async (workflowId: string) => {
+    const events = (await h.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const { EventType } = temporal.api.enums.v1;
+    return {
+      steps: events.filter((e) => e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED).length,
+      activities: events.filter((e) => e.eventType === EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name),
+    };
+  };
+
+  test('the capture activity records a confirmed capture itself: CAPTURED, facts and event in Postgres, no step in the history', async () => {
+    const order = await seed('tok_visa');
+    const handle = await start(order);
+    expect(await handle.result()).toMatchObject({ status: 'CAPTURED', attempts: 1 });
+    expect(await historyShape(handle.workflowId)).toEqual({ steps: 0, activities: ['captureAndRecord'] });
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    expect([(await row(order.paymentOrderId)).status, (await row(order.paymentOrderId)).pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    const entries = await entriesOf(order.paymentOrderId, 2);
+    expect(entries.CAPTURE!.metadata).toEqual({ pspCaptureId: captures[0]!.captureId });
+    expect((await handle.describe()).typedSearchAttributes.get(SA_PAYMENT_ORDER_STATUS)).toBe('CAPTURED');
+  });
+
+  test('a confirmed capture the activity could not record is recorded by the step: CAPTURED once, facts in Postgres', async () => {
+    const order = await seed('tok_visa');
+    notRecordedByCapture.add(order.paymentOrderId);
+    const handle = await start(order);
+    expect(await handle.result()).toMatchObject({ status: 'CAPTURED', attempts: 1 });
+    expect(await historyShape(handle.workflowId)).toEqual({ steps: 1, activities: ['captureAndRecord'] });
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    expect((await row(order.paymentOrderId)).pspCaptureId).toBe(captures[0]!.captureId);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+  });
+
+  test('a workflow started before captureRecording existed records its capture in a step, as it did', async () => {
+    const order = await seed('tok_visa');
+    const handle = await start(order, { captureRecording: undefined });
+    expect(await handle.result()).toMatchObject({ status: 'CAPTURED', attempts: 1 });
+    expect(await historyShape(handle.workflowId)).toEqual({ steps: 1, activities: ['captureUnlessCancelled'] });
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
   });
 
   test('the final status and its ledger facts are in Postgres together: no workflow state is their only copy', async () => {

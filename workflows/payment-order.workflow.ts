@@ -40,10 +40,11 @@ import {
 import { equalJitterDelayMs } from '../domain/backoff';
 import type { PaymentOrderStatus } from '../domain/payment-status';
 import type { EntryType } from '../ledger/journal';
-import type { CaptureActivityOutcome } from '../activities/psp.activities';
+import type { RecordedCaptureOutcome } from '../activities/psp.activities';
 import type { VoidOutcome } from '../psp/psp.port';
 import {
   CAPTURE_BOUNDED_BY_AUTHORIZATION,
+  CAPTURE_RECORDED_BY_ACTIVITY,
   cancelPaymentOrderSignal,
   paymentOrderStateQuery,
   SA_CAPTURE_ATTEMPTS,
@@ -96,24 +97,15 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
   // The AUTH_HOLD fact travels with the first outcome (one ledger wake-up per order on the happy
   // path).
   let holdReported = resume?.holdReported ?? false;
+  // A confirmed capture is recorded by the capture activity itself (no step on the happy path).
+  const recordsInCapture = input.captureRecording === CAPTURE_RECORDED_BY_ACTIVITY;
   const callArgs = { paymentOrderId: input.paymentOrderId, authorizationId: input.pspAuthorizationId, amountMinor: input.amountMinor, currency: input.currency };
 
-  /** Moves to `to` (search attributes, query state, database + ledger facts in one transaction). */
-  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType, pspCaptureId?: string) => {
-    view.status = to;
-    view.lastPspError = lastPspError;
-    upsertSearchAttributes([
-      { key: SA_PAYMENT_ORDER_STATUS, value: to },
-      { key: SA_CAPTURE_ATTEMPTS, value: view.attempts },
-      { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
-    ]);
-    const entryTypes: EntryType[] = [];
-    if (!holdReported) {
-      entryTypes.push('AUTH_HOLD');
-      holdReported = true;
-    }
+  /** The ledger facts of a step: AUTH_HOLD if not reported yet, then `fact`. */
+  const factsOf = (fact?: EntryType, pspCaptureId?: string): LedgerFactPayload[] => {
+    const entryTypes: EntryType[] = holdReported ? [] : ['AUTH_HOLD'];
     if (fact) entryTypes.push(fact);
-    const ledgerFacts: LedgerFactPayload[] = entryTypes.map((entryType) => ({
+    return entryTypes.map((entryType) => ({
       entryType,
       paymentOrderId: input.paymentOrderId,
       paymentId: input.paymentId,
@@ -123,14 +115,38 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
       commissionBps: input.commissionBps,
       ...(entryType === 'CAPTURE' && pspCaptureId ? { metadata: { pspCaptureId } } : {}),
     }));
+  };
+
+  /** Sets the search attributes of status `to` (with the view's attempts and `lastPspError`). */
+  const showStatus = (to: PaymentOrderStatus, lastPspError: PspError | null) => {
+    view.status = to;
+    view.lastPspError = lastPspError;
+    upsertSearchAttributes([
+      { key: SA_PAYMENT_ORDER_STATUS, value: to },
+      { key: SA_CAPTURE_ATTEMPTS, value: view.attempts },
+      { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
+    ]);
+  };
+
+  /** Moves to `to` (search attributes, query state, database + ledger facts in one transaction). */
+  const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType, pspCaptureId?: string) => {
+    showStatus(to, lastPspError);
+    const ledgerFacts = factsOf(fact, pspCaptureId);
+    holdReported = true;
     const result = await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError, ...(pspCaptureId ? { pspCaptureId } : {}) }, ledgerFacts });
     if (result.cancelRequested === true) cancelRequested = true;
   };
 
-  const captured = async (captureId: string) => {
+  /** `recorded`: the capture activity already recorded CAPTURED and its facts in Postgres. */
+  const captured = async (captureId: string, recorded = false) => {
     view.pspCaptureId = captureId;
     view.nextAttemptAt = null;
-    await transition('CAPTURED', view.lastPspError, 'CAPTURE', captureId);
+    if (recorded) {
+      holdReported = true;
+      showStatus('CAPTURED', view.lastPspError);
+    } else {
+      await transition('CAPTURED', view.lastPspError, 'CAPTURE', captureId);
+    }
     return view;
   };
 
@@ -153,10 +169,12 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
   };
 
   /** One capture attempt; an unknown outcome is looked up at once. */
-  const attemptCapture = async (): Promise<CaptureActivityOutcome> => {
-    let outcome: CaptureActivityOutcome;
+  const attemptCapture = async (): Promise<RecordedCaptureOutcome> => {
+    let outcome: RecordedCaptureOutcome;
     try {
-      outcome = await psp.captureUnlessCancelled(callArgs);
+      outcome = recordsInCapture
+        ? await psp.captureAndRecord({ ...callArgs, record: { attempts: view.attempts + 1, lastPspError: view.lastPspError, ledgerFacts: factsOf('CAPTURE') } })
+        : await psp.captureUnlessCancelled(callArgs);
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
       outcome = { kind: 'unknown', code: 'CAPTURE_ACTIVITY_FAILED', message: err.cause?.message ?? err.message };
@@ -231,7 +249,7 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
       continue;
     }
     view.attempts += 1;
-    if (outcome.kind === 'captured') return captured(outcome.captureId);
+    if (outcome.kind === 'captured') return captured(outcome.captureId, outcome.recorded === true);
     const error = { code: outcome.code, message: outcome.message };
     if (outcome.kind === 'rejected') {
       log.warn('capture rejected by the PSP', { paymentOrderId: input.paymentOrderId, code: outcome.code, attempt: view.attempts });
