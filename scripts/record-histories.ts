@@ -342,7 +342,7 @@ async function main(): Promise<void> {
   const ledgerSignal = createLedgerSignalActivities({ client, taskQueue, settings: ledgerSettings });
   const orderSteps = createPaymentOrderActivities({ db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) });
   const activities = {
-    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }), db, recordCapture: orderSteps.advancePaymentOrder }),
+    ...createPspActivities({ psp: createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: 1_000 }), db, recordCapture: (step) => orderSteps.advancePaymentOrder(step) }),
     ...orderSteps,
     ...createLedgerActivities({ db, producer, topic: config.LEDGER_TOPIC }),
     ...createLedgerVerificationActivities({ db, graceMs: 60_000 }),

@@ -131,7 +131,7 @@ export async function createWorkerRuntime(config: Config, log: Logger, overrides
   const moneyOut = moneyOutActivities(config, client, dbHandle, (sellerId) => ledgerSignal.wakeLedger(sellerId));
   const orderSteps = createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) });
   const activities = {
-    ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })), db: dbHandle.db, recordCapture: orderSteps.advancePaymentOrder }),
+    ...createPspActivities({ psp: withPspTelemetry(createHttpPsp({ baseUrl: config.PSP_BASE_URL, timeoutMs: config.PSP_TIMEOUT_MS })), db: dbHandle.db, recordCapture: (step) => orderSteps.advancePaymentOrder(step) }),
     ...orderSteps,
     ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC, publishTimeoutMs: config.LEDGER_PUBLISH_TIMEOUT_MS }),
     ...createLedgerVerificationActivities({ db: dbHandle.db, graceMs: config.LEDGER_VERIFY_GRACE_MS }),

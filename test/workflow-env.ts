@@ -88,7 +88,7 @@ export async function createWorkflowHarness(options: WorkflowHarnessOptions = {}
       const ledgerSignal = createLedgerSignalActivities({ client: env.client, taskQueue, settings: ledgerSettings });
       const orderSteps = createPaymentOrderActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) });
       const activities = {
-        ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }), db: dbHandle.db, recordCapture: orderSteps.advancePaymentOrder }),
+        ...createPspActivities({ psp: createHttpPsp({ baseUrl: testEnv().pspBaseUrl, timeoutMs: 2_000 }), db: dbHandle.db, recordCapture: (step) => orderSteps.advancePaymentOrder(step) }),
         ...orderSteps,
         ...createLedgerActivities({ db: dbHandle.db, producer, topic: config.LEDGER_TOPIC }),
         ...createRefundActivities({ db: dbHandle.db, wakeLedger: (sellerId) => ledgerSignal.wakeLedger(sellerId) }),
