@@ -1,7 +1,7 @@
 /**
  * The ledger sweeper, run by every worker beside the outbox relay: it finds ledger streams whose
  * facts have waited to be journaled, or whose batches have waited to be published, longer than a
- * grace period, and wakes their ledger workflows (signalWithStart starts one if there is none).
+ * grace period, and wakes their ledger workflows (a wake-up starts one if there is none).
  * That is what makes a terminated, reset or lost ledger workflow harmless: Postgres holds the
  * facts, and the sweep brings a workflow back to them. Waking a healthy, busy ledger costs one
  * signal.
