@@ -30,8 +30,12 @@ export type TransitionInput = {
   pspCaptureId?: string;
 };
 
-/** `cancelRequested`: the payment's cancellation was requested (Postgres is where it is recorded). */
-export type TransitionResult = { applied: boolean; paymentStatus: string; cancelRequested?: boolean };
+/**
+ * `cancelRequested`: the payment's cancellation was requested (Postgres is where it is recorded).
+ * `capturedAs`: Postgres already holds this order CAPTURED (by the capture activity, whose answer
+ * the workflow never got) under this PSP capture id; the step asked for changed nothing.
+ */
+export type TransitionResult = { applied: boolean; paymentStatus: string; cancelRequested?: boolean; capturedAs?: string };
 
 /** The merchant event a final status announces. */
 const EVENT_OF: Partial<Record<PaymentOrderStatus, MerchantEventType>> = {
@@ -88,13 +92,21 @@ export function createPaymentOrderActivities(deps: { db: Database; wakeLedger: (
       }
       await tx.execute(sql`select 1 from ${payments} where id = ${order.payment_id} for update`);
       const orders = await tx
-        .select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts, amountMinor: paymentOrders.amountMinor, refundedMinor: paymentOrders.refundedMinor, cancelRequestedAt: paymentOrders.cancelRequestedAt })
+        .select({ id: paymentOrders.id, status: paymentOrders.status, attempts: paymentOrders.captureAttempts, amountMinor: paymentOrders.amountMinor, refundedMinor: paymentOrders.refundedMinor, cancelRequestedAt: paymentOrders.cancelRequestedAt, pspCaptureId: paymentOrders.pspCaptureId })
         .from(paymentOrders)
         .where(eq(paymentOrders.paymentId, order.payment_id));
       const current = orders.find((o) => o.id === input.paymentOrderId)!;
       const from = current.status as PaymentOrderStatus;
-      // A retried activity re-applies the same transition: that is success, not an error.
-      const alreadyApplied = from === input.to && current.attempts === input.attempts;
+      // The capture activity recorded CAPTURED but the workflow never heard its answer (the
+      // activity's retries ran out; its lookup failed too), so it asks for PENDING_CAPTURE: the
+      // order stays CAPTURED and the workflow learns it from the answer.
+      if (from === 'CAPTURED' && input.to === 'PENDING_CAPTURE') {
+        const paymentStatus = derivePaymentStatus(orders.map((o) => ({ status: o.status as PaymentOrderStatus, amountMinor: o.amountMinor, refundedMinor: o.refundedMinor })));
+        return { applied: false, paymentStatus, cancelRequested: current.cancelRequestedAt !== null, capturedAs: current.pspCaptureId ?? '' };
+      }
+      // A retried activity re-applies the same transition: that is success, not an error. So is
+      // recording CAPTURED again after more attempts (the same capture: one idempotency key).
+      const alreadyApplied = from === input.to && (current.attempts === input.attempts || input.to === 'CAPTURED');
       if (!alreadyApplied && !canTransition(from, input.to)) {
         throw ApplicationFailure.create({ type: ILLEGAL_TRANSITION, message: `illegal transition ${from} -> ${input.to} for ${input.paymentOrderId}`, nonRetryable: true });
       }

@@ -31,6 +31,8 @@ describe('PaymentOrder workflow', () => {
   let worker: Worker;
   let running: Promise<void>;
   const notRecordedByCapture = new Set<string>();
+  /** Orders whose capture activity records the capture and then fails every time, as does their lookup. */
+  const answerLost = new Set<string>();
 
   beforeAll(async () => {
     h = await createWorkflowHarness();
@@ -38,8 +40,17 @@ describe('PaymentOrder workflow', () => {
     // not record (as when Postgres fails right after the PSP answered).
     worker = await h.createWorker((activities) => ({
       ...activities,
+      async lookupCapture(input: { paymentOrderId: string }) {
+        const psp = activities as unknown as ReturnType<typeof createPspActivities>;
+        if (answerLost.has(input.paymentOrderId)) throw new Error('test: the lookup fails too');
+        return psp.lookupCapture(input);
+      },
       async captureAndRecord(input: CaptureInput & { record: CaptureRecord }): Promise<RecordedCaptureOutcome> {
         const psp = activities as unknown as ReturnType<typeof createPspActivities>;
+        if (answerLost.has(input.paymentOrderId)) {
+          await psp.captureAndRecord(input);
+          throw new Error('test: recorded, the answer lost');
+        }
         if (!notRecordedByCapture.has(input.paymentOrderId)) return psp.captureAndRecord(input);
         const { record: _record, ...call } = input;
         const outcome = await psp.captureUnlessCancelled(call);
@@ -150,6 +161,18 @@ describe('PaymentOrder workflow', () => {
     expect((await row(order.paymentOrderId)).pspCaptureId).toBe(captures[0]!.captureId);
     expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
   });
+
+  test('the capture recorded but its answer lost and the lookup failing: the step finds CAPTURED in Postgres, the order ends CAPTURED once', async () => {
+    const order = await seed('tok_visa');
+    answerLost.add(order.paymentOrderId);
+    const handle = await start(order);
+    expect(await handle.result()).toMatchObject({ status: 'CAPTURED', attempts: 1, unknownOutcomes: 1 });
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    expect([(await row(order.paymentOrderId)).status, (await row(order.paymentOrderId)).pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    expect((await handle.describe()).typedSearchAttributes.get(SA_PAYMENT_ORDER_STATUS)).toBe('CAPTURED');
+  }, 60_000);
 
   test('a workflow started before captureRecording existed records its capture in a step, as it did', async () => {
     const order = await seed('tok_visa');

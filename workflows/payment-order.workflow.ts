@@ -135,6 +135,7 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
     holdReported = true;
     const result = await steps.advancePaymentOrder({ transition: { paymentOrderId: input.paymentOrderId, to, attempts: view.attempts, lastPspError, ...(pspCaptureId ? { pspCaptureId } : {}) }, ledgerFacts });
     if (result.cancelRequested === true) cancelRequested = true;
+    return result;
   };
 
   /** `recorded`: the capture activity already recorded CAPTURED and its facts in Postgres. */
@@ -255,7 +256,9 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
       log.warn('capture rejected by the PSP', { paymentOrderId: input.paymentOrderId, code: outcome.code, attempt: view.attempts });
       return failThroughVoid(error);
     }
-    await transition('PENDING_CAPTURE', error);
+    const step = await transition('PENDING_CAPTURE', error);
+    // Postgres says CAPTURED: the capture activity recorded it and its answer was lost.
+    if (step.capturedAs !== undefined) return captured(step.capturedAs, true);
     const delayMs = Math.min(equalJitterDelayMs(view.attempts, input.backoff, Math.random), Math.max(deadlineMs - Date.now(), 0));
     await pause(delayMs, true);
   }
