@@ -7,7 +7,9 @@
 import { eq } from 'drizzle-orm';
 import type { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
-import type { CaptureInput, CaptureRecord, createPspActivities, RecordedCaptureOutcome } from '../activities/psp.activities';
+import { Context } from '@temporalio/activity';
+import { createPspActivities, type CaptureInput, type CaptureRecord, type RecordedCaptureOutcome } from '../activities/psp.activities';
+import { createHttpPsp } from '../psp/http-psp.adapter';
 import { journalEntries, ledgerFacts, paymentOrders, payments } from '../db/schema';
 import { equalJitterBoundsMs } from '../domain/backoff';
 import { seedAuthorizedPayment, type SeededOrder } from '../test/fixtures';
@@ -33,9 +35,21 @@ describe('PaymentOrder workflow', () => {
   const notRecordedByCapture = new Set<string>();
   /** Orders whose capture activity records the capture and then fails every time, as does their lookup. */
   const answerLost = new Set<string>();
+  /**
+   * Orders here see the first captureAndRecord attempt commit its recording and then lose its
+   * completion (a worker crash or a timeout right after the commit): Temporal retries the activity.
+   * 'cancelled-meanwhile': the payment's cancel (recorded while the order was open, its transaction
+   * ahead of the recording's) is in Postgres when the retry reads it. 'psp-unreachable': the retry
+   * and the workflow's lookup find the PSP unreachable (connection refused).
+   */
+  const completionLostAfterRecording = new Map<string, 'cancelled-meanwhile' | 'psp-unreachable'>();
+
+  let unreachablePsp: ReturnType<typeof createPspActivities>;
 
   beforeAll(async () => {
     h = await createWorkflowHarness();
+    // The same activities against a PSP address nothing listens on (connection refused).
+    unreachablePsp = createPspActivities({ psp: createHttpPsp({ baseUrl: 'http://127.0.0.1:9', timeoutMs: 500 }), db: h.dbHandle.db });
     // Orders in `notRecordedByCapture` see the capture activity return a confirmed capture it did
     // not record (as when Postgres fails right after the PSP answered).
     worker = await h.createWorker((activities) => ({
@@ -43,13 +57,23 @@ describe('PaymentOrder workflow', () => {
       async lookupCapture(input: { paymentOrderId: string }) {
         const psp = activities as unknown as ReturnType<typeof createPspActivities>;
         if (answerLost.has(input.paymentOrderId)) throw new Error('test: the lookup fails too');
-        return psp.lookupCapture(input);
+        return completionLostAfterRecording.get(input.paymentOrderId) === 'psp-unreachable' ? unreachablePsp.lookupCapture(input) : psp.lookupCapture(input);
       },
       async captureAndRecord(input: CaptureInput & { record: CaptureRecord }): Promise<RecordedCaptureOutcome> {
         const psp = activities as unknown as ReturnType<typeof createPspActivities>;
         if (answerLost.has(input.paymentOrderId)) {
           await psp.captureAndRecord(input);
           throw new Error('test: recorded, the answer lost');
+        }
+        const lost = completionLostAfterRecording.get(input.paymentOrderId);
+        if (lost) {
+          if (Context.current().info.attempt === 1) {
+            const first = await psp.captureAndRecord(input);
+            if (lost === 'cancelled-meanwhile') await h.dbHandle.db.update(paymentOrders).set({ cancelRequestedAt: new Date() }).where(eq(paymentOrders.id, input.paymentOrderId));
+            throw new Error(`completion of ${JSON.stringify(first)} lost after the recording committed`);
+          }
+          if (lost === 'psp-unreachable') return unreachablePsp.captureAndRecord(input);
+          return psp.captureAndRecord(input);
         }
         if (!notRecordedByCapture.has(input.paymentOrderId)) return psp.captureAndRecord(input);
         const { record: _record, ...call } = input;
@@ -280,6 +304,36 @@ describe('PaymentOrder workflow', () => {
     expect([persisted.status, persisted.captureAttempts]).toEqual(['PENDING_CAPTURE', 1]);
     expect((await handle.result()).status).toBe('CAPTURED');
   });
+
+  // Review of issue 21: the capture activity's recording commits CAPTURED, then its completion is
+  // lost and Temporal retries it. The retry, or the workflow after it, must still end CAPTURED.
+  test('recording committed, completion lost, the retry finds the payment cancelled: the workflow ends CAPTURED (not failed)', async () => {
+    const order = await seed('tok_visa');
+    completionLostAfterRecording.set(order.paymentOrderId, 'cancelled-meanwhile');
+    const handle = await start(order);
+    const view: PaymentOrderView = await handle.result();
+    expect(view).toMatchObject({ status: 'CAPTURED', attempts: 1 });
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    const persisted = await row(order.paymentOrderId);
+    expect([persisted.status, persisted.captureAttempts, persisted.pspCaptureId]).toEqual(['CAPTURED', 1, captures[0]!.captureId]);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+  });
+
+  test('recording committed, completion lost, the retry finds the PSP unreachable: the workflow ends CAPTURED (not failed)', async () => {
+    const order = await seed('tok_visa');
+    completionLostAfterRecording.set(order.paymentOrderId, 'psp-unreachable');
+    const handle = await start(order);
+    // Once the retries have failed, the PSP is reachable again (only the faulted calls were not).
+    setTimeout(() => completionLostAfterRecording.delete(order.paymentOrderId), 8_000);
+    const view: PaymentOrderView = await handle.result();
+    expect(view.status).toBe('CAPTURED');
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    const persisted = await row(order.paymentOrderId);
+    expect([persisted.status, persisted.pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+  }, 60_000);
 
   test('starting the same PaymentOrder twice runs it once', async () => {
     const order = await seed('tok_visa');
