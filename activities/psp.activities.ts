@@ -56,8 +56,20 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
     captureOutcomes.inc({ outcome: outcome.kind, code: outcome.kind === 'captured' ? '' : outcome.code });
     return outcome;
   };
-  const captureUnlessCancelled = async (input: CaptureInput): Promise<CaptureActivityOutcome> => {
-    const [row] = await deps.db.select({ cancelRequestedAt: paymentOrders.cancelRequestedAt }).from(paymentOrders).where(eq(paymentOrders.id, input.paymentOrderId));
+  /**
+   * `recordedAnswers`: a capture Postgres already holds (a retry of `captureAndRecord` whose first
+   * attempt recorded it and lost its answer) is answered from Postgres, before the cancellation
+   * check and without the PSP.
+   */
+  const captureUnlessCancelled = async (input: CaptureInput, recordedAnswers = false): Promise<RecordedCaptureOutcome> => {
+    const [row] = await deps.db
+      .select({ cancelRequestedAt: paymentOrders.cancelRequestedAt, status: paymentOrders.status, pspCaptureId: paymentOrders.pspCaptureId })
+      .from(paymentOrders)
+      .where(eq(paymentOrders.id, input.paymentOrderId));
+    if (recordedAnswers && row?.status === 'CAPTURED' && row.pspCaptureId) {
+      note('capture already recorded', input.paymentOrderId, { kind: 'captured' });
+      return { kind: 'captured', captureId: row.pspCaptureId, recorded: true };
+    }
     if (row?.cancelRequestedAt) {
       note('capture not sent (payment cancelled)', input.paymentOrderId, { kind: 'cancelled' });
       captureOutcomes.inc({ outcome: 'cancelled', code: '' });
@@ -78,7 +90,8 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
      * workflows of the previous release, which know no such outcome.
      */
     async captureUnlessCancelled(input: CaptureInput): Promise<CaptureActivityOutcome> {
-      return captureUnlessCancelled(input);
+      const outcome = await captureUnlessCancelled(input);
+      return outcome.kind === 'captured' ? { kind: 'captured', captureId: outcome.captureId } : outcome;
     },
 
     /**
@@ -93,8 +106,8 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
      */
     async captureAndRecord(input: CaptureInput & { record: CaptureRecord }): Promise<RecordedCaptureOutcome> {
       const { record, ...call } = input;
-      const outcome = await captureUnlessCancelled(call);
-      if (outcome.kind !== 'captured') return outcome;
+      const outcome = await captureUnlessCancelled(call, true);
+      if (outcome.kind !== 'captured' || outcome.recorded === true) return outcome;
       if (!deps.recordCapture) return { ...outcome, recorded: false };
       const pspCaptureId = outcome.captureId;
       try {

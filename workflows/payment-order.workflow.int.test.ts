@@ -313,6 +313,8 @@ describe('PaymentOrder workflow', () => {
     const handle = await start(order);
     const view: PaymentOrderView = await handle.result();
     expect(view).toMatchObject({ status: 'CAPTURED', attempts: 1 });
+    // The retry answers from Postgres (CAPTURED is recorded): no void is tried, no step follows.
+    expect(await historyShape(handle.workflowId)).toEqual({ steps: 0, activities: ['captureAndRecord'] });
     const captures = await capturesOf(order.paymentOrderId);
     expect(captures).toHaveLength(1);
     const persisted = await row(order.paymentOrderId);
