@@ -40,9 +40,10 @@ describe('PaymentOrder workflow', () => {
    * completion (a worker crash or a timeout right after the commit): Temporal retries the activity.
    * 'cancelled-meanwhile': the payment's cancel (recorded while the order was open, its transaction
    * ahead of the recording's) is in Postgres when the retry reads it. 'psp-unreachable': the retry
-   * and the workflow's lookup find the PSP unreachable (connection refused).
+   * and the workflow's lookup find the PSP unreachable (connection refused). 'every-attempt-lost':
+   * the retries are lost too (the activity fails), and the lookup finds the PSP unreachable.
    */
-  const completionLostAfterRecording = new Map<string, 'cancelled-meanwhile' | 'psp-unreachable'>();
+  const completionLostAfterRecording = new Map<string, 'cancelled-meanwhile' | 'psp-unreachable' | 'every-attempt-lost'>();
 
   let unreachablePsp: ReturnType<typeof createPspActivities>;
 
@@ -57,7 +58,8 @@ describe('PaymentOrder workflow', () => {
       async lookupCapture(input: { paymentOrderId: string }) {
         const psp = activities as unknown as ReturnType<typeof createPspActivities>;
         if (answerLost.has(input.paymentOrderId)) throw new Error('test: the lookup fails too');
-        return completionLostAfterRecording.get(input.paymentOrderId) === 'psp-unreachable' ? unreachablePsp.lookupCapture(input) : psp.lookupCapture(input);
+        const lost = completionLostAfterRecording.get(input.paymentOrderId);
+        return lost === 'psp-unreachable' || lost === 'every-attempt-lost' ? unreachablePsp.lookupCapture(input) : psp.lookupCapture(input);
       },
       async captureAndRecord(input: CaptureInput & { record: CaptureRecord }): Promise<RecordedCaptureOutcome> {
         const psp = activities as unknown as ReturnType<typeof createPspActivities>;
@@ -73,6 +75,7 @@ describe('PaymentOrder workflow', () => {
             throw new Error(`completion of ${JSON.stringify(first)} lost after the recording committed`);
           }
           if (lost === 'psp-unreachable') return unreachablePsp.captureAndRecord(input);
+          if (lost === 'every-attempt-lost') throw new Error('this attempt was lost too');
           return psp.captureAndRecord(input);
         }
         if (!notRecordedByCapture.has(input.paymentOrderId)) return psp.captureAndRecord(input);
@@ -327,6 +330,20 @@ describe('PaymentOrder workflow', () => {
     completionLostAfterRecording.set(order.paymentOrderId, 'psp-unreachable');
     const handle = await start(order);
     // Once the retries have failed, the PSP is reachable again (only the faulted calls were not).
+    setTimeout(() => completionLostAfterRecording.delete(order.paymentOrderId), 8_000);
+    const view: PaymentOrderView = await handle.result();
+    expect(view.status).toBe('CAPTURED');
+    const captures = await capturesOf(order.paymentOrderId);
+    expect(captures).toHaveLength(1);
+    const persisted = await row(order.paymentOrderId);
+    expect([persisted.status, persisted.pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
+    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+  }, 60_000);
+
+  test('recording committed, every attempt of the capture activity lost, the lookup finds the PSP unreachable: the workflow ends CAPTURED (not failed)', async () => {
+    const order = await seed('tok_visa');
+    completionLostAfterRecording.set(order.paymentOrderId, 'every-attempt-lost');
+    const handle = await start(order);
     setTimeout(() => completionLostAfterRecording.delete(order.paymentOrderId), 8_000);
     const view: PaymentOrderView = await handle.result();
     expect(view.status).toBe('CAPTURED');
