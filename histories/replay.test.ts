@@ -47,9 +47,14 @@ test('the committed histories cover each workflow type and path', () => {
     'payment-order-v2-window-closed-voided-run-2.json',
     'payment-order-v2-window-closed-voided.json',
     // This release: the capture activity records a confirmed capture (no step after it); after
-    // retries; an unknown outcome found captured by the lookup is recorded by the step.
+    // retries; an unknown outcome found captured by the lookup is recorded by the step; cancelled
+    // while retrying; long retries continuing as new.
+    'payment-order-v3-cancelled-voided.json',
     'payment-order-v3-captured-recorded-by-capture.json',
     'payment-order-v3-retries-captured.json',
+    'payment-order-v3-retries-continued-as-new-run-2.json',
+    'payment-order-v3-retries-continued-as-new-run-3.json',
+    'payment-order-v3-retries-continued-as-new.json',
     'payment-order-v3-unknown-lookup-captured.json',
     // Money out: paid, failed at the rail, paid then returned, nothing available; a settlement import.
     'payout-failed.json',

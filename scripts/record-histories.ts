@@ -237,6 +237,29 @@ const RECORDINGS: Recording[] = [
     run: async (ctx) => startOrder(ctx, { ...(await ctx.seed('tok_capture_timeout_1')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY }),
   },
   {
+    // Long retries on this release's path continue as new (each resumed run too).
+    name: 'payment-order-v3-retries-continued-as-new',
+    version: 'current',
+    run: async (ctx) => {
+      const handle = await startOrder(ctx, { ...(await ctx.seed('tok_capture_retry_12')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY });
+      await handle.result();
+      return ctx.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId);
+    },
+  },
+  {
+    // Cancelled while the capture retries on this release's path: VOIDED + AUTH_RELEASE.
+    name: 'payment-order-v3-cancelled-voided',
+    version: 'current',
+    run: async (ctx) => {
+      const order = { ...(await ctx.seed('tok_capture_retry_100000')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY };
+      const handle = await startOrder(ctx, order);
+      await sleep(1_500);
+      await ctx.db.update(paymentOrders).set({ cancelRequestedAt: sql`now()` }).where(eq(paymentOrders.id, order.paymentOrderId));
+      await handle.signal(cancelPaymentOrderSignal);
+      return handle;
+    },
+  },
+  {
     name: 'refund-refunded',
     version: 'current',
     run: (ctx) => refundOf(ctx, 'tok_visa', 1_000n),
