@@ -251,7 +251,7 @@ const RECORDINGS: Recording[] = [
     name: 'payment-order-v3-cancelled-voided',
     version: 'current',
     run: async (ctx) => {
-      const order = { ...(await ctx.seed('tok_capture_retry_100000')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY };
+      const order: PaymentOrderInput = { ...(await ctx.seed('tok_capture_retry_100000')), captureRecording: CAPTURE_RECORDED_BY_ACTIVITY };
       const handle = await startOrder(ctx, order);
       await sleep(1_500);
       await ctx.db.update(paymentOrders).set({ cancelRequestedAt: sql`now()` }).where(eq(paymentOrders.id, order.paymentOrderId));
