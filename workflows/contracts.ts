@@ -35,6 +35,13 @@ export const ALL_SEARCH_ATTRIBUTES = [SA_PAYMENT_ORDER_STATUS, SA_SELLER_ID, SA_
 
 export type PspError = { code: string; message: string };
 
+/** A PaymentOrder's status search attributes (every transition of the current and legacy code upserts these). */
+export const paymentOrderStatusAttributes = (to: PaymentOrderStatus, attempts: number, lastPspError: PspError | null) => [
+  { key: SA_PAYMENT_ORDER_STATUS, value: to },
+  { key: SA_CAPTURE_ATTEMPTS, value: attempts },
+  { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
+];
+
 export type PaymentOrderInput = {
   paymentOrderId: string;
   paymentId: string;

@@ -28,9 +28,7 @@ import type { EntryType } from '../ledger/journal';
 import {
   CAPTURE_BOUNDED_BY_AUTHORIZATION,
   paymentOrderStateQuery,
-  SA_CAPTURE_ATTEMPTS,
-  SA_LAST_PSP_ERROR_CODE,
-  SA_PAYMENT_ORDER_STATUS,
+  paymentOrderStatusAttributes,
   type PaymentOrderInput,
   type PaymentOrderView,
   type PspError,
@@ -71,11 +69,7 @@ export async function legacyPaymentOrderWorkflow(input: PaymentOrderInput): Prom
   const transition = async (to: PaymentOrderStatus, lastPspError: PspError | null, fact?: EntryType, pspCaptureId?: string) => {
     view.status = to;
     view.lastPspError = lastPspError;
-    upsertSearchAttributes([
-      { key: SA_PAYMENT_ORDER_STATUS, value: to },
-      { key: SA_CAPTURE_ATTEMPTS, value: view.attempts },
-      { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
-    ]);
+    upsertSearchAttributes(paymentOrderStatusAttributes(to, view.attempts, lastPspError));
     const entryTypes: EntryType[] = [];
     if (holdWithFirstOutcome && !holdReported && to !== 'CAPTURE_REQUESTED') {
       entryTypes.push('AUTH_HOLD');

@@ -47,9 +47,7 @@ import {
   CAPTURE_RECORDED_BY_ACTIVITY,
   cancelPaymentOrderSignal,
   paymentOrderStateQuery,
-  SA_CAPTURE_ATTEMPTS,
-  SA_LAST_PSP_ERROR_CODE,
-  SA_PAYMENT_ORDER_STATUS,
+  paymentOrderStatusAttributes,
   type LedgerFactPayload,
   type PaymentOrderInput,
   type PaymentOrderView,
@@ -121,11 +119,7 @@ async function captureWithinAuthorization(input: PaymentOrderInput): Promise<Pay
   const showStatus = (to: PaymentOrderStatus, lastPspError: PspError | null) => {
     view.status = to;
     view.lastPspError = lastPspError;
-    upsertSearchAttributes([
-      { key: SA_PAYMENT_ORDER_STATUS, value: to },
-      { key: SA_CAPTURE_ATTEMPTS, value: view.attempts },
-      { key: SA_LAST_PSP_ERROR_CODE, value: lastPspError?.code ?? null },
-    ]);
+    upsertSearchAttributes(paymentOrderStatusAttributes(to, view.attempts, lastPspError));
   };
 
   /** Moves to `to` (search attributes, query state, database + ledger facts in one transaction). */
