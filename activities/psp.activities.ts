@@ -90,8 +90,7 @@ export function createPspActivities(deps: { psp: PaymentServiceProvider; db: Dat
      * workflows of the previous release, which know no such outcome.
      */
     async captureUnlessCancelled(input: CaptureInput): Promise<CaptureActivityOutcome> {
-      const outcome = await captureUnlessCancelled(input);
-      return outcome.kind === 'captured' ? { kind: 'captured', captureId: outcome.captureId } : outcome;
+      return captureUnlessCancelled(input);
     },
 
     /**
