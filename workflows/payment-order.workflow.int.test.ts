@@ -310,6 +310,15 @@ describe('PaymentOrder workflow', () => {
 
   // Review of issue 21: the capture activity's recording commits CAPTURED, then its completion is
   // lost and Temporal retries it. The retry, or the workflow after it, must still end CAPTURED.
+  /** One capture on the PSP's log; Postgres holds the order CAPTURED under its id, with both facts. */
+  const expectCapturedOnceAndRecorded = async (paymentOrderId: string) => {
+    const captures = await capturesOf(paymentOrderId);
+    expect(captures).toHaveLength(1);
+    const persisted = await row(paymentOrderId);
+    expect([persisted.status, persisted.pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
+    expect(await factsOf(paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+  };
+
   test('recording committed, completion lost, the retry finds the payment cancelled: the workflow ends CAPTURED (not failed)', async () => {
     const order = await seed('tok_visa');
     completionLostAfterRecording.set(order.paymentOrderId, 'cancelled-meanwhile');
@@ -333,11 +342,7 @@ describe('PaymentOrder workflow', () => {
     setTimeout(() => completionLostAfterRecording.delete(order.paymentOrderId), 8_000);
     const view: PaymentOrderView = await handle.result();
     expect(view.status).toBe('CAPTURED');
-    const captures = await capturesOf(order.paymentOrderId);
-    expect(captures).toHaveLength(1);
-    const persisted = await row(order.paymentOrderId);
-    expect([persisted.status, persisted.pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
-    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    await expectCapturedOnceAndRecorded(order.paymentOrderId);
   }, 60_000);
 
   test('recording committed, every attempt of the capture activity lost, the lookup finds the PSP unreachable: the workflow ends CAPTURED (not failed)', async () => {
@@ -347,11 +352,7 @@ describe('PaymentOrder workflow', () => {
     setTimeout(() => completionLostAfterRecording.delete(order.paymentOrderId), 8_000);
     const view: PaymentOrderView = await handle.result();
     expect(view.status).toBe('CAPTURED');
-    const captures = await capturesOf(order.paymentOrderId);
-    expect(captures).toHaveLength(1);
-    const persisted = await row(order.paymentOrderId);
-    expect([persisted.status, persisted.pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
-    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    await expectCapturedOnceAndRecorded(order.paymentOrderId);
   }, 60_000);
 
   test('starting the same PaymentOrder twice runs it once', async () => {
