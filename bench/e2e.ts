@@ -78,6 +78,7 @@ function parseOptions() {
       psp: { type: 'string', default: 'BEST_PSP_EVER' },
       'ceiling-seconds': { type: 'string', default: '20' },
       'ceiling-concurrency': { type: 'string', default: '50' },
+      'ceiling-rate': { type: 'string', default: '0' },
       'probe-every-ms': { type: 'string', default: '1000' },
       'settle-s': { type: 'string', default: '300' },
       'refund-share': { type: 'string', default: '0' },
@@ -125,6 +126,9 @@ function parseOptions() {
     psp: values.psp,
     ceilingSeconds: num('ceiling-seconds', values['ceiling-seconds'], 0, 600),
     ceilingConcurrency: num('ceiling-concurrency', values['ceiling-concurrency'], 1, 1_000),
+    // 0: closed loop (the ceiling). R > 0: open loop at R workflows/s, for the bare workflow's CPU
+    // cost at a given rate, to set beside our CPU per order at the same rate.
+    ceilingRate: num('ceiling-rate', values['ceiling-rate'], 0, 500),
     probeEveryMs: num('probe-every-ms', values['probe-every-ms'], 100, 60_000),
     settleS: num('settle-s', values['settle-s'], 10, 1_800),
     refundShare: num('refund-share', values['refund-share'], 0, 1),
@@ -193,7 +197,7 @@ function progressBar(label: string, total: number): SingleBar {
 }
 
 /** Phase 1: the bare-Temporal ceiling, closed loop at `concurrency` workflows in flight. */
-async function runCeiling(config: Config, options: Options, runId: string, sampler: { extra: Record<string, number> }, phase: 'before' | 'after') {
+async function runCeiling(config: Config, options: Options, runId: string, sampler: { extra: Record<string, number>; usage: ProcSampler['usage'] }, phase: 'before' | 'after') {
   const taskQueue = `bench-ceiling-${runId}-${phase}`;
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'ceiling/worker.ts')], { cwd: ROOT, env: { ...process.env, CEILING_TASK_QUEUE: taskQueue, WORKER_SDK_METRICS_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -218,25 +222,56 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
   let n = 0;
   const bar = progressBar(`ceiling ${phase} (bare)`, options.ceilingSeconds);
   const ticker = setInterval(() => bar.update(Math.min(options.ceilingSeconds, Math.round((Date.now() - startedAt) / 1_000)), { info: `${completions.length} completed, ${errors} errors` }), 500);
-  const lane = async () => {
-    while (Date.now() < endAt) {
-      const t0 = performance.now();
-      try {
-        const handle = await client.workflow.start<typeof ceilingOrder>('ceilingOrder', { taskQueue, workflowId: `bench-ceiling-${runId}-${phase}-${n++}`, args: [keys[n % keyCount]!] });
-        await handle.result();
-        completions.push(Date.now());
-        latencies.push(performance.now() - t0);
-      } catch {
-        errors += 1;
-      }
+  const one = async () => {
+    const t0 = performance.now();
+    try {
+      const handle = await client.workflow.start<typeof ceilingOrder>('ceilingOrder', { taskQueue, workflowId: `bench-ceiling-${runId}-${phase}-${n++}`, args: [keys[n % keyCount]!] });
+      await handle.result();
+      completions.push(Date.now());
+      latencies.push(performance.now() - t0);
+    } catch {
+      errors += 1;
     }
   };
-  await Promise.all(Array.from({ length: options.ceilingConcurrency }, lane));
+  let openLoopCompletedPerS: number | undefined;
+  if (options.ceilingRate > 0) {
+    // Open loop: one start every 1/R s, whether or not earlier ones finished. Nobody waits for a
+    // result (a long poll per workflow is load our orders do not put on Temporal): the run ends
+    // when visibility shows none of them running.
+    const starts: Promise<unknown>[] = [];
+    for (let k = 0; startedAt + (k * 1_000) / options.ceilingRate < endAt; k++) {
+      await sleep(Math.max(0, startedAt + (k * 1_000) / options.ceilingRate - Date.now()));
+      starts.push(client.workflow.start<typeof ceilingOrder>('ceilingOrder', { taskQueue, workflowId: `bench-ceiling-${runId}-${phase}-${n++}`, args: [keys[n % keyCount]!] }).catch(() => (errors += 1)));
+    }
+    await Promise.all(starts);
+    const query = `TaskQueue = '${taskQueue}' AND WorkflowType = 'ceilingOrder' AND ExecutionStatus = 'Running'`;
+    for (const giveUpAt = Date.now() + 60_000; Date.now() < giveUpAt && (await client.workflow.count(query)).count > 0; ) await sleep(500);
+    const completed = (await client.workflow.count(`TaskQueue = '${taskQueue}' AND WorkflowType = 'ceilingOrder' AND ExecutionStatus = 'Completed'`)).count;
+    for (let i = 0; i < completed; i++) completions.push(endAt);
+    openLoopCompletedPerS = completed / options.ceilingSeconds;
+  } else {
+    const lane = async () => {
+      while (Date.now() < endAt) await one();
+    };
+    await Promise.all(Array.from({ length: options.ceilingConcurrency }, lane));
+  }
   clearInterval(ticker);
   bar.update(options.ceilingSeconds, { info: `${completions.length} completed, ${errors} errors` });
   bar.stop();
-  const windowEnd = Math.max(...completions, startedAt + warmupMs + 1);
+  const windowEnd = openLoopCompletedPerS === undefined ? Math.max(...completions, startedAt + warmupMs + 1) : endAt;
   const inWindow = completions.filter((t) => t >= startedAt + warmupMs).length;
+  // CPU per bare workflow after the warm-up: the Temporal server and the ceiling's own worker
+  // (what Temporal costs a workflow of this shape at this rate, with no business logic). Open
+  // loop, the window is the steady state of the sending (its rate is the workflow rate).
+  const usage = sampler.usage(startedAt + warmupMs, windowEnd);
+  const perS = openLoopCompletedPerS ?? inWindow / ((windowEnd - startedAt - warmupMs) / 1_000);
+  const cpuOf = (name: string) => usage.components.find((c) => c.component === name)?.cpuMeanPct ?? 0;
+  const msPerWorkflow = (pct: number) => (perS > 0 ? Math.round(((pct * 10) / perS) * 10) / 10 : 0);
+  const cpuMsPerWorkflow: Record<'temporal' | 'ceiling-worker' | 'total', number> = {
+    temporal: msPerWorkflow(cpuOf('temporal')),
+    'ceiling-worker': msPerWorkflow(cpuOf('ceiling-worker')),
+    total: msPerWorkflow(cpuOf('temporal') + cpuOf('ceiling-worker')),
+  };
   await Promise.all(keys.map((id) => client.workflow.getHandle(id).terminate('benchmark over').catch(() => undefined)));
   await client.connection.close();
   child.kill('SIGTERM');
@@ -248,10 +283,12 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
     endedAt: Date.now(),
     seconds: options.ceilingSeconds,
     concurrency: options.ceilingConcurrency,
+    rate: options.ceilingRate,
     keys: keyCount,
+    cpuMsPerWorkflow,
     completed: completions.length,
     errors,
-    workflowsPerS: Math.round((inWindow / ((windowEnd - startedAt - warmupMs) / 1_000)) * 10) / 10,
+    workflowsPerS: Math.round(perS * 10) / 10,
     latencyMs: summarize(latencies),
   };
 }
@@ -277,8 +314,10 @@ async function main(): Promise<void> {
   // Phase 1: the ceiling (measured again after the checkouts: the mean of both is the reference,
   // and their difference shows how much the machine drifted during the run).
   const printCeiling = (c: Awaited<ReturnType<typeof runCeiling>>) =>
-    console.log(`ceiling ${c.phase}: ${c.workflowsPerS} workflows/s completed at ${c.concurrency} in flight (p50 ${ms(c.latencyMs.p50)} ms, p99 ${ms(c.latencyMs.p99)} ms per workflow, ${c.errors} errors)`);
-  const ceilingBefore = options.ceilingSeconds > 0 ? await runCeiling(config, options, runId, samplerPids, 'before') : undefined;
+    console.log(
+      `ceiling ${c.phase}: ${c.workflowsPerS} workflows/s completed ${c.rate > 0 ? `open loop at ${c.rate}/s` : `at ${c.concurrency} in flight`} (p50 ${ms(c.latencyMs.p50)} ms, p99 ${ms(c.latencyMs.p99)} ms per workflow, ${c.errors} errors; CPU ms per workflow: Temporal ${c.cpuMsPerWorkflow.temporal}, its worker ${c.cpuMsPerWorkflow['ceiling-worker']}, total ${c.cpuMsPerWorkflow.total})`,
+    );
+  const ceilingBefore = options.ceilingSeconds > 0 ? await runCeiling(config, options, runId, { extra: samplerPids.extra, usage: (a, b) => sampler.usage(a, b) }, 'before') : undefined;
   if (ceilingBefore) printCeiling(ceilingBefore);
   await sleep(2_000);
 
@@ -510,7 +549,7 @@ async function main(): Promise<void> {
       }),
     );
   }
-  const ceilingAfter = ceilingBefore ? await runCeiling(config, options, runId, samplerPids, 'after') : undefined;
+  const ceilingAfter = ceilingBefore ? await runCeiling(config, options, runId, { extra: samplerPids.extra, usage: (a, b) => sampler.usage(a, b) }, 'after') : undefined;
   if (ceilingAfter) printCeiling(ceilingAfter);
   const ceiling =
     ceilingBefore && ceilingAfter
@@ -619,7 +658,7 @@ async function main(): Promise<void> {
     steps: stepResults,
     maxSustainedRate: maxRate ?? null,
     ourOrdersPerS: best?.completedOrdersPerS ?? null,
-    ratioToCeiling: best && ceiling ? Math.round((best.completedOrdersPerS / ceiling.workflowsPerS) * 100) / 100 : null,
+    ratioToCeiling: best && ceiling && options.ceilingRate === 0 ? Math.round((best.completedOrdersPerS / ceiling.workflowsPerS) * 100) / 100 : null,
     halfMaxStep: halfStep ? { rate: halfStep.rate, checkoutP99Ms: halfStep.checkoutMs.p99, captureToBalanceP99Ms: halfStep.captureToBalanceMs.p99 } : null,
     usage: { ceiling: ceiling ? sampler.usage(ceiling.startedAt, ceiling.endedAt) : null, load: sampler.usage(loadStartedAt, steps.at(-1)?.endedAt ?? drainedAt) },
     gate,

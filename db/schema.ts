@@ -103,6 +103,9 @@ export const paymentOrders = pgTable(
     // Refunds requested or succeeded never exceed the capture: enforced here, whatever the code does.
     check('payment_orders_refunds_within_amount', sql`${t.refundedMinor} >= 0 and ${t.refundedMinor} <= ${t.refundReservedMinor} and ${t.refundReservedMinor} <= ${t.amountMinor}`),
     index('payment_orders_payment_idx').on(t.paymentId),
+    // A seller's available balance (GET /balance, every payout reservation) sums its orders: without
+    // this it read the whole table, a cost growing with every order of every seller.
+    index('payment_orders_seller_idx').on(t.sellerId),
     // The relay looks for cancellations still open every second: only cancelled orders are indexed.
     index('payment_orders_cancel_requested_idx').on(t.cancelRequestedAt).where(sql`${t.cancelRequestedAt} is not null`),
     index('payment_orders_unstarted_idx')
@@ -341,6 +344,7 @@ export const refunds = pgTable(
     check('refunds_amount_positive', sql`${t.amountMinor} > 0`),
     check('refunds_status_known', sql`${t.status} in ${oneOf(REFUND_STATUSES)}`),
     index('refunds_payment_order_idx').on(t.paymentOrderId),
+    index('refunds_seller_idx').on(t.sellerId), // the available balance, as payment_orders_seller_idx
     index('refunds_unstarted_idx').on(t.createdAt).where(sql`${t.workflowStartedAt} is null`),
   ],
 );
@@ -453,6 +457,7 @@ export const ledgerAdjustments = pgTable(
     check('ledger_adjustments_amount_positive', sql`${t.amountMinor} > 0`),
     check('ledger_adjustments_reason_given', sql`length(${t.reason}) between 3 and 500`),
     check('ledger_adjustments_accounts_differ', sql`${t.debitAccount} <> ${t.creditAccount}`),
+    index('ledger_adjustments_stream_idx').on(t.streamId), // the available balance, as payment_orders_seller_idx
   ],
 );
 
