@@ -10,8 +10,10 @@
  * (deterministic event and entry ids, watermarks).
  */
 import { Kafka, logLevel, type Producer, type ProducerRecord, type RecordMetadata } from 'kafkajs';
+import { applyKafkaRequestQueueIdleFix } from './request-queue-idle-fix';
 
 export function createKafka(options: { brokers: string[]; clientId: string }): Kafka {
+  applyKafkaRequestQueueIdleFix(); // an idle connection would otherwise spin (request-queue-idle-fix.ts)
   return new Kafka({
     clientId: options.clientId,
     brokers: options.brokers,
