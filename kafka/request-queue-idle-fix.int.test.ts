@@ -18,7 +18,7 @@ describe('an idle kafkajs connection', () => {
     try {
       await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
       await producer.send({ topic, acks: -1, messages: [{ value: 'x' }] });
-      const proto = kafkajsRequestQueue.prototype;
+      const proto = kafkajsRequestQueue().prototype;
       const original = Object.getOwnPropertyDescriptor(proto, 'checkPendingRequests')!.value as (this: typeof proto) => void;
       let checks = 0;
       proto.checkPendingRequests = function (this: typeof proto) {

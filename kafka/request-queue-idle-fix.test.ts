@@ -5,7 +5,7 @@
 import { applyKafkaRequestQueueIdleFix, kafkajsRequestQueue, type RequestQueueInternals } from './request-queue-idle-fix';
 
 const quietLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-const newQueue = () => new kafkajsRequestQueue({ maxInFlightRequests: 1, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'test', broker: 'test:9092', logger: quietLogger });
+const newQueue = () => new (kafkajsRequestQueue())({ maxInFlightRequests: 1, requestTimeout: 30_000, enforceRequestTimeout: false, clientId: 'test', broker: 'test:9092', logger: quietLogger });
 
 describe('kafkajs request queue idle fix', () => {
   beforeAll(() => expect(applyKafkaRequestQueueIdleFix()).toBe(true));
@@ -28,6 +28,21 @@ describe('kafkajs request queue idle fix', () => {
     expect(send).toHaveBeenCalledTimes(1);
     expect(queue.pending).toHaveLength(0);
     expect(queue.throttleCheckTimeoutId).toBeNull(); // and nothing re-armed once the queue is empty
+  });
+
+  it('sends a request pushed while throttled, and re-arms for a throttle raised meanwhile', async () => {
+    const queue = newQueue() as RequestQueueInternals & { push(request: unknown): void; maybeThrottle(ms: number): void };
+    const sendRequest = jest.fn();
+    queue.maybeThrottle(30);
+    queue.push({ entry: { correlationId: 1, resolve: () => undefined, reject: () => undefined }, expectResponse: false, sendRequest });
+    expect(queue.throttleCheckTimeoutId).not.toBeNull();
+    queue.maybeThrottle(80); // the broker asks for longer before the first timer fires
+    await new Promise((r) => setTimeout(r, 50));
+    expect(sendRequest).not.toHaveBeenCalled();
+    await new Promise((r) => setTimeout(r, 80));
+    expect(sendRequest).toHaveBeenCalledTimes(1);
+    expect(queue.pending).toHaveLength(0);
+    expect(queue.throttleCheckTimeoutId).toBeNull();
   });
 
   it('keeps re-checking every 10 ms while a request waits on the in-flight limit', async () => {

@@ -15,13 +15,6 @@
  * code this was written against; another version keeps its own code (and the test of this module
  * says whether it still spins).
  */
-// The queue is not part of kafkajs's public API; the package has no `exports` map, so its source
-// path resolves, and it is the same module instance the client uses.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const RequestQueue = require('kafkajs/src/network/requestQueue/index.js') as RequestQueueClass;
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const kafkajsVersion = (require('kafkajs/package.json') as { version: string }).version;
-
 /** The fields of kafkajs's RequestQueue that the replacement reads and writes. */
 export type RequestQueueInternals = {
   pending: unknown[];
@@ -49,15 +42,35 @@ function scheduleCheckPendingRequests(this: RequestQueueInternals): void {
 }
 
 let applied: boolean | undefined;
+let requestQueueClass: RequestQueueClass | undefined;
 
-/** Replaces the spinning method once; says whether the installed kafkajs got the replacement. */
+/**
+ * kafkajs's RequestQueue class. It is not part of kafkajs's public API; the package has no
+ * `exports` map, so its source path resolves, to the same module instance the client uses.
+ */
+export function kafkajsRequestQueue(): RequestQueueClass {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  requestQueueClass ??= require('kafkajs/src/network/requestQueue/index.js') as RequestQueueClass;
+  return requestQueueClass;
+}
+
+/**
+ * Replaces the spinning method once; says whether the installed kafkajs got the replacement. Any
+ * other version, or one whose internals moved, keeps its own code and still starts.
+ */
 export function applyKafkaRequestQueueIdleFix(): boolean {
-  if (applied === undefined) {
-    applied = kafkajsVersion === FIXED_KAFKAJS_VERSION;
-    if (applied) RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
+  if (applied !== undefined) return applied;
+  applied = false;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { version } = require('kafkajs/package.json') as { version: string };
+    const RequestQueue = version === FIXED_KAFKAJS_VERSION ? kafkajsRequestQueue() : undefined;
+    if (typeof RequestQueue?.prototype.scheduleCheckPendingRequests === 'function') {
+      RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
+      applied = true;
+    }
+  } catch {
+    // internals not where 2.2.4 has them: leave kafkajs as it is
   }
   return applied;
 }
-
-/** kafkajs's RequestQueue class, for the test of this module. */
-export const kafkajsRequestQueue = RequestQueue;
