@@ -154,6 +154,15 @@ describe('PaymentOrder workflow', () => {
   });
 
   /** The history's local-activity markers (a step each) and activity tasks scheduled. */
+  /** One capture on the PSP's log; Postgres holds the order CAPTURED under its id, with both facts. */
+  const expectCapturedOnceAndRecorded = async (paymentOrderId: string) => {
+    const captures = await capturesOf(paymentOrderId);
+    expect(captures).toHaveLength(1);
+    const persisted = await row(paymentOrderId);
+    expect([persisted.status, persisted.pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
+    expect(await factsOf(paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+  };
+
   const historyShape = async (workflowId: string) => {
     const events = (await h.env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
     const { EventType } = temporal.api.enums.v1;
@@ -194,10 +203,7 @@ describe('PaymentOrder workflow', () => {
     answerLost.add(order.paymentOrderId);
     const handle = await start(order);
     expect(await handle.result()).toMatchObject({ status: 'CAPTURED', attempts: 1, unknownOutcomes: 1 });
-    const captures = await capturesOf(order.paymentOrderId);
-    expect(captures).toHaveLength(1);
-    expect([(await row(order.paymentOrderId)).status, (await row(order.paymentOrderId)).pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
-    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    await expectCapturedOnceAndRecorded(order.paymentOrderId);
     expect((await handle.describe()).typedSearchAttributes.get(SA_PAYMENT_ORDER_STATUS)).toBe('CAPTURED');
   }, 60_000);
 
@@ -310,15 +316,6 @@ describe('PaymentOrder workflow', () => {
 
   // Review of issue 21: the capture activity's recording commits CAPTURED, then its completion is
   // lost and Temporal retries it. The retry, or the workflow after it, must still end CAPTURED.
-  /** One capture on the PSP's log; Postgres holds the order CAPTURED under its id, with both facts. */
-  const expectCapturedOnceAndRecorded = async (paymentOrderId: string) => {
-    const captures = await capturesOf(paymentOrderId);
-    expect(captures).toHaveLength(1);
-    const persisted = await row(paymentOrderId);
-    expect([persisted.status, persisted.pspCaptureId]).toEqual(['CAPTURED', captures[0]!.captureId]);
-    expect(await factsOf(paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
-  };
-
   test('recording committed, completion lost, the retry finds the payment cancelled: the workflow ends CAPTURED (not failed)', async () => {
     const order = await seed('tok_visa');
     completionLostAfterRecording.set(order.paymentOrderId, 'cancelled-meanwhile');
@@ -327,28 +324,18 @@ describe('PaymentOrder workflow', () => {
     expect(view).toMatchObject({ status: 'CAPTURED', attempts: 1 });
     // The retry answers from Postgres (CAPTURED is recorded): no void is tried, no step follows.
     expect(await historyShape(handle.workflowId)).toEqual({ steps: 0, activities: ['captureAndRecord'] });
-    const captures = await capturesOf(order.paymentOrderId);
-    expect(captures).toHaveLength(1);
-    const persisted = await row(order.paymentOrderId);
-    expect([persisted.status, persisted.captureAttempts, persisted.pspCaptureId]).toEqual(['CAPTURED', 1, captures[0]!.captureId]);
-    expect(await factsOf(order.paymentOrderId)).toEqual(['AUTH_HOLD', 'CAPTURE']);
+    await expectCapturedOnceAndRecorded(order.paymentOrderId);
+    expect((await row(order.paymentOrderId)).captureAttempts).toBe(1);
   });
 
-  test('recording committed, completion lost, the retry finds the PSP unreachable: the workflow ends CAPTURED (not failed)', async () => {
+  test.each([
+    ['psp-unreachable', 'the retry finds the PSP unreachable'],
+    ['every-attempt-lost', 'every attempt of the capture activity lost, the lookup finds the PSP unreachable'],
+  ] as const)('recording committed, completion lost (%s: %s): the workflow ends CAPTURED (not failed)', async (mode, _what) => {
     const order = await seed('tok_visa');
-    completionLostAfterRecording.set(order.paymentOrderId, 'psp-unreachable');
+    completionLostAfterRecording.set(order.paymentOrderId, mode);
     const handle = await start(order);
     // Once the retries have failed, the PSP is reachable again (only the faulted calls were not).
-    setTimeout(() => completionLostAfterRecording.delete(order.paymentOrderId), 8_000);
-    const view: PaymentOrderView = await handle.result();
-    expect(view.status).toBe('CAPTURED');
-    await expectCapturedOnceAndRecorded(order.paymentOrderId);
-  }, 60_000);
-
-  test('recording committed, every attempt of the capture activity lost, the lookup finds the PSP unreachable: the workflow ends CAPTURED (not failed)', async () => {
-    const order = await seed('tok_visa');
-    completionLostAfterRecording.set(order.paymentOrderId, 'every-attempt-lost');
-    const handle = await start(order);
     setTimeout(() => completionLostAfterRecording.delete(order.paymentOrderId), 8_000);
     const view: PaymentOrderView = await handle.result();
     expect(view.status).toBe('CAPTURED');
