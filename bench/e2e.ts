@@ -18,7 +18,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -32,7 +32,7 @@ import { commissionMinor, refundCommissionShareMinor } from '../ledger/journal';
 import { connectTemporalClient } from '../temporal/client';
 import type { ceilingKey, ceilingOrder } from './ceiling/workflows';
 import { benchBearer, checkoutBody, compareRefundsWithPsp, sellerBalance, settlement, startRefunder, type BenchOrder } from './api-client';
-import { ProcSampler, type ComponentUsage } from './proc-sampler';
+import { ProcSampler, stackPids, type ComponentUsage } from './proc-sampler';
 import { actionsPerOrder } from './temporal-actions';
 import { currentPspScenario, setPspScenario } from './psp-scenario';
 import { writeReport, type E2eResult, type StepResult } from './e2e-report';
@@ -169,19 +169,6 @@ function sellerPicker(options: Options, runId: string): { pick: () => string; al
   return { pick, all };
 }
 
-function stackPids(extra: Record<string, number>): () => Record<string, number> {
-  return () => {
-    const pids: Record<string, number> = { ...extra };
-    try {
-      for (const file of readdirSync(path.join(DATA_DIR, 'run'))) {
-        if (file.endsWith('.pid')) pids[file.slice(0, -4)] = Number(readFileSync(path.join(DATA_DIR, 'run', file), 'utf8').trim());
-      }
-    } catch {
-      // no stack recorded here
-    }
-    return pids;
-  };
-}
 
 function progressBar(label: string, total: number): SingleBar {
   const bar = new SingleBar({
@@ -233,7 +220,7 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
       errors += 1;
     }
   };
-  let openLoopCompletedPerS: number | undefined;
+  let openLoopCompleted: number | undefined;
   if (options.ceilingRate > 0) {
     // Open loop: one start every 1/R s, whether or not earlier ones finished. Nobody waits for a
     // result (a long poll per workflow is load our orders do not put on Temporal): the run ends
@@ -246,9 +233,7 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
     await Promise.all(starts);
     const query = `TaskQueue = '${taskQueue}' AND WorkflowType = 'ceilingOrder' AND ExecutionStatus = 'Running'`;
     for (const giveUpAt = Date.now() + 60_000; Date.now() < giveUpAt && (await client.workflow.count(query)).count > 0; ) await sleep(500);
-    const completed = (await client.workflow.count(`TaskQueue = '${taskQueue}' AND WorkflowType = 'ceilingOrder' AND ExecutionStatus = 'Completed'`)).count;
-    for (let i = 0; i < completed; i++) completions.push(endAt);
-    openLoopCompletedPerS = completed / options.ceilingSeconds;
+    openLoopCompleted = (await client.workflow.count(`TaskQueue = '${taskQueue}' AND WorkflowType = 'ceilingOrder' AND ExecutionStatus = 'Completed'`)).count;
   } else {
     const lane = async () => {
       while (Date.now() < endAt) await one();
@@ -258,13 +243,13 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
   clearInterval(ticker);
   bar.update(options.ceilingSeconds, { info: `${completions.length} completed, ${errors} errors` });
   bar.stop();
-  const windowEnd = openLoopCompletedPerS === undefined ? Math.max(...completions, startedAt + warmupMs + 1) : endAt;
-  const inWindow = completions.filter((t) => t >= startedAt + warmupMs).length;
+  const windowEnd = openLoopCompleted === undefined ? Math.max(...completions, startedAt + warmupMs + 1) : endAt;
   // CPU per bare workflow after the warm-up: the Temporal server and the ceiling's own worker
   // (what Temporal costs a workflow of this shape at this rate, with no business logic). Open
   // loop, the window is the steady state of the sending (its rate is the workflow rate).
   const usage = sampler.usage(startedAt + warmupMs, windowEnd);
-  const perS = openLoopCompletedPerS ?? inWindow / ((windowEnd - startedAt - warmupMs) / 1_000);
+  const perS =
+    openLoopCompleted === undefined ? completions.filter((t) => t >= startedAt + warmupMs).length / ((windowEnd - startedAt - warmupMs) / 1_000) : openLoopCompleted / options.ceilingSeconds;
   const cpuOf = (name: string) => usage.components.find((c) => c.component === name)?.cpuMeanPct ?? 0;
   const msPerWorkflow = (pct: number) => (perS > 0 ? Math.round(((pct * 10) / perS) * 10) / 10 : 0);
   const cpuMsPerWorkflow: Record<'temporal' | 'ceiling-worker' | 'total', number> = {
@@ -286,7 +271,7 @@ async function runCeiling(config: Config, options: Options, runId: string, sampl
     rate: options.ceilingRate,
     keys: keyCount,
     cpuMsPerWorkflow,
-    completed: completions.length,
+    completed: openLoopCompleted ?? completions.length,
     errors,
     workflowsPerS: Math.round(perS * 10) / 10,
     latencyMs: summarize(latencies),
@@ -305,7 +290,7 @@ async function main(): Promise<void> {
     'content-type': 'application/json',
   };
   const samplerPids = { extra: { bench: process.pid } as Record<string, number> };
-  const sampler = new ProcSampler(stackPids(samplerPids.extra));
+  const sampler = new ProcSampler(stackPids(DATA_DIR, samplerPids.extra));
   sampler.start();
   const { db, pool } = createDb({ url: config.DATABASE_URL, poolMax: 3, applicationName: 'bench-e2e' });
   const previousScenario = await currentPspScenario(config.PSP_BASE_URL);
@@ -553,7 +538,7 @@ async function main(): Promise<void> {
   if (ceilingAfter) printCeiling(ceilingAfter);
   const ceiling =
     ceilingBefore && ceilingAfter
-      ? { ...ceilingBefore, workflowsPerS: Math.round(((ceilingBefore.workflowsPerS + ceilingAfter.workflowsPerS) / 2) * 10) / 10, runs: [ceilingBefore, ceilingAfter].map((c) => ({ phase: c.phase, workflowsPerS: c.workflowsPerS, completed: c.completed, errors: c.errors, latencyMs: c.latencyMs })) }
+      ? { ...ceilingBefore, workflowsPerS: Math.round(((ceilingBefore.workflowsPerS + ceilingAfter.workflowsPerS) / 2) * 10) / 10, runs: [ceilingBefore, ceilingAfter].map((c) => ({ phase: c.phase, workflowsPerS: c.workflowsPerS, completed: c.completed, errors: c.errors, latencyMs: c.latencyMs, cpuMsPerWorkflow: c.cpuMsPerWorkflow })) }
       : undefined;
   sampler.stop();
   let webhooks: E2eResult['webhooks'] = null;

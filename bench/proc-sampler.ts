@@ -5,6 +5,7 @@
  * Postgres backends count more than once).
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 const CLOCK_TICKS_PER_S = 100; // getconf CLK_TCK on Linux x86-64
 const PAGE_BYTES = 4_096;
@@ -114,4 +115,19 @@ export class ProcSampler {
     const machineCpuMeanPct = round(window.reduce((a, s) => a + s.machineCpuPct, 0) / Math.max(1, window.length));
     return { machineCpuMeanPct, components };
   }
+}
+
+/** The stack's components as `scripts/stack` records them (`<data dir>/run/<component>.pid`), plus `extra`. */
+export function stackPids(dataDir: string, extra: Record<string, number> = {}): () => Record<string, number> {
+  return () => {
+    const pids: Record<string, number> = { ...extra };
+    try {
+      for (const file of readdirSync(path.join(dataDir, 'run'))) {
+        if (file.endsWith('.pid')) pids[file.slice(0, -4)] = Number(readFileSync(path.join(dataDir, 'run', file), 'utf8').trim());
+      }
+    } catch {
+      // no stack recorded here
+    }
+    return pids;
+  };
 }
